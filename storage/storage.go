@@ -102,9 +102,9 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 		}
 		return openSQLite(ctx, filepath.Join(dataDir, "hazardbot.db"))
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-		if path == "" || strings.ContainsAny(path, "?#") {
-			return nil, fmt.Errorf("storage: open: invalid SQLite DSN: want a file path after \"sqlite:\"; %s", dsnForms)
+		path, err := sqlitePath(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open: %w", err)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("storage: open: create data directory: %w", err)
@@ -117,6 +117,34 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 		}
 		return openMySQL(ctx, cfg)
 	}
+}
+
+// CheckDSN reports whether dsn has one of the forms Open accepts, without
+// connecting, so configuration errors surface before startup.
+func CheckDSN(dsn string) error {
+	dsn = strings.TrimSpace(dsn)
+	switch {
+	case dsn == "":
+		return nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if _, err := sqlitePath(dsn); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		return nil
+	default:
+		if _, err := MySQLConfig(dsn); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		return nil
+	}
+}
+
+func sqlitePath(dsn string) (string, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("invalid SQLite DSN: want a file path after \"sqlite:\"; %s", dsnForms)
+	}
+	return path, nil
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
