@@ -107,7 +107,7 @@ type Call struct {
 	Query   url.Values
 	Body    []byte
 	Time    time.Time // by the API's clock, on arrival
-	Errcode int       // 0 on success
+	Errcode int       // 0 on success; -1 also when the caller gave up during an injected delay
 }
 
 // Sent is one message delivered to a resident through the API.
@@ -578,17 +578,38 @@ func (a *API) InteractedEvent(openid string, at time.Time) {
 	u.lastEvent, u.eventCount = at, 0
 }
 
-// serveSim serves the inspection endpoints used by the terminal simulator.
-// They are not WeChat's, so they are neither authenticated nor recorded.
+// serveSim serves the inspection endpoints used by the terminal simulator
+// (GET /_sim/sent and GET /_sim/media?media_id=X). They are not WeChat's, so
+// they are neither authenticated nor recorded.
 func (a *API) serveSim(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/_sim/sent" {
-		http.NotFound(w, r)
-		return
-	}
 	if r.Method != http.MethodGet {
 		http.Error(w, "GET only", http.StatusMethodNotAllowed)
 		return
 	}
+	switch r.URL.Path {
+	case "/_sim/sent":
+		a.serveSimSent(w, r)
+	case "/_sim/media":
+		// Lets the simulator show an image message without an access_token.
+		id := r.URL.Query().Get("media_id")
+		a.mu.Lock()
+		m := a.media[id]
+		a.mu.Unlock()
+		if m == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", m.contentType)
+		_, _ = w.Write(m.data)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveSimSent answers GET /_sim/sent?openid=X&after=N&wait=S with the JSON
+// list of what openid received after the first N items, waiting up to S
+// seconds (at most 25) for something to arrive.
+func (a *API) serveSimSent(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	openid := q.Get("openid")
 	after, _ := strconv.Atoi(q.Get("after"))

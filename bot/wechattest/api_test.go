@@ -593,4 +593,14 @@ func TestMountedUnderPrefix(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("sim under prefix: %d", resp.StatusCode)
 	}
+	id := api.AddMedia(jpeg, "image/jpeg")
+	resp, err = http.Get(srv.URL + "/wxapi/_sim/media?media_id=" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, jpeg) || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("sim media: %d %q", resp.StatusCode, body)
+	}
 }

@@ -669,6 +669,11 @@ func (c *Client) judge(r *Reply, safe bool, openid string) error {
 			return fmt.Errorf("wechattest: reply: %w", err)
 		}
 		r.Plain = plain
+		if p := bytes.TrimSpace(plain); len(p) == 0 || string(p) == "success" {
+			// To say nothing WeChat wants "success" or an empty body in the
+			// clear; sealing it (as the SDK does for a nil reply) is not that.
+			return problem("safe-mode reply seals %q; say nothing with a plain \"success\"", p)
+		}
 	}
 	var x ReplyXML
 	if err := xml.Unmarshal(r.Plain, &x); err != nil {

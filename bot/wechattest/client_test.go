@@ -268,6 +268,9 @@ func TestReplyJudgement(t *testing.T) {
 		{name: "sealed for another appid", safe: true, err: ErrDecrypt, reply: func(t *testing.T, w http.ResponseWriter, from, to string) {
 			w.Write(seal(t, testToken, "wxother", textReply(from, to, "x")))
 		}},
+		{name: "sealed empty message", safe: true, problem: "plain \"success\"", reply: func(t *testing.T, w http.ResponseWriter, from, to string) {
+			w.Write(seal(t, testToken, testAppID, nil))
+		}},
 		{name: "plaintext in safe mode", safe: true, problem: "plaintext reply in safe mode", reply: func(t *testing.T, w http.ResponseWriter, from, to string) {
 			w.Write(textReply(from, to, "x"))
 		}},
