@@ -11,8 +11,20 @@
 //   - crypto.go: the signature and the safe-mode (AES) envelope.
 //   - client.go: a push Client that signs, encrypts and posts messages and
 //     events exactly as WeChat does, and judges the answer as WeChat would.
-//   - api.go: an http.Handler that serves WeChat's HTTP API (access_token,
+//   - api*.go: an http.Handler that serves WeChat's HTTP API (access_token,
 //     customer-service, template and mass messages, media, menu, users and
 //     tags) with WeChat's limits, records every call, and can inject failures
-//     and delays.
+//     and delays. In demo mode the server mounts it under a prefix with
+//     http.StripPrefix, sets NoWindow, and the terminal simulator long-polls
+//     GET /_sim/sent for what residents received.
+//
+// A test usually wires the two together so that the fake learns of
+// residents' actions as WeChat would:
+//
+//	api := wechattest.NewAPI(appID, secret)
+//	api.SetNow(clock.Now)
+//	wx := httptest.NewServer(api) // the server under test calls wx.URL instead of api.weixin.qq.com
+//	c := &wechattest.Client{URL: bot.URL + "/wechat", Token: token, AESKey: key, AppID: appID, API: api, Now: clock.Now}
+//	r, err := c.Send(wechattest.Text("oResident", "路灯坏了"))
+//	... api.Sent("oResident") ...
 package wechattest
