@@ -135,9 +135,9 @@ func enqueue(ctx context.Context, db sqlx.ExecerContext, dialect, kind, dedupKey
 // set running with locked_until = now+lease and attempts+1, and returned
 // oldest first. kinds, if given, restricts the kinds claimed.
 //
-// Concurrent callers never get the same job: on MySQL the candidates are
-// locked with SELECT … FOR UPDATE SKIP LOCKED, so claimers pass each other
-// by; on SQLite the claim is one IMMEDIATE transaction behind the write gate.
+// Concurrent callers never get the same job: on MySQL the rows are locked
+// with SELECT … FOR UPDATE SKIP LOCKED, so claimers pass each other by; on
+// SQLite the claim is one IMMEDIATE transaction behind the write gate.
 func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int, lease time.Duration, kinds ...string) ([]Job, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -154,44 +154,18 @@ func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int, lease t
 	}
 	defer release()
 
-	var lock string
-	var opts *sql.TxOptions
-	if s.Dialect == DialectMySQL {
-		lock = " FOR UPDATE SKIP LOCKED"
-		// READ COMMITTED takes no gap locks, so claiming doesn't block
-		// concurrent Enqueue inserts.
-		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
-	kindFilter := ""
-	var kindArgs []any
-	if len(kinds) > 0 {
-		kindFilter = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			kindArgs = append(kindArgs, k)
-		}
-	}
-
 	var jobs []Job
-	err = s.inTx(ctx, opts, func(tx *sqlx.Tx) error {
-		// Expired leases first: those jobs have waited longest. Two queries
-		// rather than one OR so each can walk the (status, run_at) index.
+	claim := func(tx *sqlx.Tx) error {
 		var ids []int64
-		err := tx.SelectContext(ctx, &ids, "SELECT id FROM jobs WHERE status = 'running' AND locked_until < ?"+
-			kindFilter+" ORDER BY locked_until, id LIMIT ?"+lock, append(append([]any{now}, kindArgs...), limit)...)
-		if err != nil {
+		var err error
+		if s.Dialect == DialectMySQL {
+			ids, err = lockDueMySQL(ctx, tx, now, limit, kinds)
+		} else {
+			// The IMMEDIATE transaction already excludes other writers.
+			ids, err = dueJobIDs(ctx, tx, now, limit, kinds)
+		}
+		if err != nil || len(ids) == 0 {
 			return err
-		}
-		if len(ids) < limit {
-			var due []int64
-			err = tx.SelectContext(ctx, &due, "SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ?"+
-				kindFilter+" ORDER BY run_at, id LIMIT ?"+lock, append(append([]any{now}, kindArgs...), limit-len(ids))...)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, due...)
-		}
-		if len(ids) == 0 {
-			return nil
 		}
 		q, args, err := sqlx.In(`UPDATE jobs SET status = 'running', locked_until = ?, attempts = attempts + 1,
 			updated_at = ? WHERE id IN (?)`, until, now, ids)
@@ -214,11 +188,84 @@ func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int, lease t
 			jobs[i] = r.job()
 		}
 		return nil
-	})
+	}
+
+	var opts *sql.TxOptions
+	if s.Dialect == DialectMySQL {
+		// READ COMMITTED takes no gap locks, so claiming doesn't block
+		// concurrent Enqueue inserts.
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	for try := 1; ; try++ {
+		jobs = nil
+		err = s.inTx(ctx, opts, claim)
+		// InnoDB may still pick a claim as a deadlock victim; the whole
+		// transaction was rolled back, so it is safe to run again.
+		if !isDeadlock(err) || try == 3 {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: claim jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// dueJobIDs lists up to limit claimable jobs, expired leases first (those
+// jobs have waited longest), then pending ones by run_at. Two queries rather
+// than one OR so that each walks the (status, run_at) index.
+func dueJobIDs(ctx context.Context, tx *sqlx.Tx, now time.Time, limit int, kinds []string) ([]int64, error) {
+	kindFilter, kindArgs := kindsFilter(kinds)
+	var ids []int64
+	err := tx.SelectContext(ctx, &ids, "SELECT id FROM jobs WHERE status = 'running' AND locked_until < ?"+
+		kindFilter+" ORDER BY locked_until, id LIMIT ?", append(append([]any{now}, kindArgs...), limit)...)
+	if err != nil || len(ids) >= limit {
+		return ids, err
+	}
+	var due []int64
+	err = tx.SelectContext(ctx, &due, "SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ?"+
+		kindFilter+" ORDER BY run_at, id LIMIT ?", append(append([]any{now}, kindArgs...), limit-len(ids))...)
+	return append(ids, due...), err
+}
+
+// lockDueMySQL picks and locks up to limit claimable jobs on MySQL.
+//
+// A locking scan of the (status, run_at) index deadlocks under concurrent
+// claimers on MariaDB: SKIP LOCKED does not skip the secondary-index entries
+// that other claims' updates have just delete-marked. So candidates are read
+// without locks (a consistent read, which never waits), and then locked
+// through the primary key only, skipping the ones another claimer holds and
+// re-checking that each is still claimable.
+func lockDueMySQL(ctx context.Context, tx *sqlx.Tx, now time.Time, limit int, kinds []string) ([]int64, error) {
+	// A window wider than limit leaves room for the candidates that
+	// concurrent claimers are taking at this moment.
+	candidates, err := dueJobIDs(ctx, tx, now, 2*limit+32, kinds)
+	if err != nil || len(candidates) == 0 {
+		return nil, err
+	}
+	// ORDER BY id walks the primary key, so rows are locked as they are
+	// read and LIMIT stops the locking; ordering by run_at here would lock
+	// the whole window before sorting it.
+	q, args, err := sqlx.In(`SELECT id FROM jobs FORCE INDEX (PRIMARY) WHERE id IN (?)
+		AND ((status = 'pending' AND run_at <= ?) OR (status = 'running' AND locked_until < ?))
+		ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, candidates, now, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err = tx.SelectContext(ctx, &ids, q, args...)
+	return ids, err
+}
+
+func kindsFilter(kinds []string) (string, []any) {
+	if len(kinds) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		args[i] = k
+	}
+	return " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")", args
 }
 
 // GetJob returns one job, or ErrNotFound.

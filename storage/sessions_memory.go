@@ -20,9 +20,9 @@ const minSweepEvery = 256
 
 // MemorySessions is the in-process session store, for one-binary setups and
 // tests. Expiry follows the injected clock. Expired entries are dropped when
-// touched, and each shard sweeps itself once it has seen as many writes as it
-// holds entries, so memory tracks the live set (amortised O(1) per write, no
-// background goroutine to stop).
+// touched, and each shard sweeps itself once it has seen as many writes as
+// its last sweep kept entries, so memory tracks the live set (amortised O(1)
+// per write, no background goroutine to stop).
 type MemorySessions struct {
 	now    func() time.Time
 	seed   maphash.Seed
@@ -34,6 +34,7 @@ type memShard struct {
 	m       map[string]memEntry
 	waiters map[string]chan struct{} // closed when the key is removed or replaced
 	writes  int                      // since the last sweep
+	kept    int                      // entries the last sweep left
 }
 
 type memEntry struct {
@@ -95,7 +96,10 @@ func (sh *memShard) put(key string, e memEntry, now time.Time) {
 	sh.m[key] = e
 	sh.wake(key)
 	sh.writes++
-	if sh.writes >= max(len(sh.m), minSweepEvery) {
+	// Sweeping costs len(m) = kept + at most writes, so sweeping once
+	// writes reach kept makes it O(1) per write, and lets the map grow to
+	// at most about twice what was live at the last sweep.
+	if sh.writes >= max(sh.kept, minSweepEvery) {
 		sh.sweep(now)
 	}
 }
@@ -107,6 +111,7 @@ func (sh *memShard) sweep(now time.Time) {
 		}
 	}
 	sh.writes = 0
+	sh.kept = len(sh.m)
 }
 
 func expiry(now time.Time, ttl time.Duration) time.Time {

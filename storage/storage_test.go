@@ -155,6 +155,13 @@ func TestTimeRoundTrip(t *testing.T) {
 		if n != 1 {
 			t.Errorf("entries after 2025-06-01 00:00:01 UTC = %d, want 1 (2038; 08:00 CST is 00:00 UTC)", n)
 		}
+		if s.Dialect == storage.DialectSQLite {
+			var typ string
+			storagetest.Must(t, s.DB.GetContext(ctx, &typ, "SELECT DISTINCT typeof(at) FROM audit_log"))
+			if typ != "integer" {
+				t.Errorf("SQLite stores times as %s, want integer microseconds", typ)
+			}
+		}
 		// An aggregate scans through NullTime on both backends.
 		var last storage.NullTime
 		storagetest.Must(t, s.DB.GetContext(ctx, &last, "SELECT MAX(at) FROM audit_log"))

@@ -237,6 +237,13 @@ func isDuplicate(err error) bool {
 	return errors.As(err, &me) && me.Number == 1062
 }
 
+// isDeadlock reports a MySQL deadlock or lock-wait timeout, after which the
+// transaction was rolled back and may be retried.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
 // AuditEntry is one line of the append-only audit trail.
 type AuditEntry struct {
 	At          time.Time
