@@ -15,14 +15,23 @@ import (
 	"strings"
 )
 
-//go:embed *.yaml
+//go:embed *.yaml *.geojson quiz knowledge
 var embedded embed.FS
 
 // Content is the loaded, validated content. It is read-only once loaded; a
 // reload builds a new value.
 type Content struct {
-	Messages Messages
-	Menu     Menu
+	Messages   Messages
+	Menu       Menu
+	Report     ReportTexts // report.yaml: the report flow's texts
+	Categories []Category  // categories.yaml
+	Danger     Danger      // danger.yaml: words that signal immediate danger
+	Grids      *Grids      // grids.geojson
+
+	Education Education  // education.yaml: quiz, knowledge and shelter texts
+	Quiz      []Question // quiz/*.yaml
+	Knowledge []Article  // knowledge/*.md
+	Shelters  []Shelter  // shelters.yaml
 }
 
 // Problem is one validation error, located in a file.
@@ -69,6 +78,8 @@ func Load(dir string) (*Content, error) {
 	c := &Content{}
 	l.messages(&c.Messages)
 	l.menu(&c.Menu)
+	l.report(c)
+	l.education(c)
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}

@@ -466,6 +466,12 @@ func (t *turn) apply(res Result, fromStep bool) error {
 	t.sess.Data, t.sess.Misses = data, 0
 	t.say = append(t.say, res.Say...)
 	t.say = append(t.say, said...)
+	if res.Next == NextMissing && !res.Done {
+		if res.Next, err = f.next(t.c, t.sess.Data); err != nil {
+			return err
+		}
+		res.Done = res.Next == ""
+	}
 	if res.Done {
 		t.sess = nil
 		return nil

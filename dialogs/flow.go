@@ -19,9 +19,13 @@ type Ctx struct {
 	Content *content.Content
 }
 
+// NextMissing as Result.Next asks the flow's Next function, after the
+// effects ran, which step comes next; "" from it ends the flow.
+const NextMissing = "\x00next"
+
 // Result is a step's transition.
 type Result struct {
-	Next    string   // the step to go to; "" stays (with Hint when the input was not understood)
+	Next    string   // the step to go to; "" stays (with Hint when the input was not understood); NextMissing asks Flow.Next
 	Hint    string   // input not understood: this re-asks the question in place of it
 	Say     []string // said before the next question
 	Done    bool     // the flow ends after Say
@@ -50,6 +54,10 @@ type Flow[S any] struct {
 	// Migrate turns state saved by an older version into this one; nil or
 	// ok=false restarts the flow with an apology.
 	Migrate func(from int, data json.RawMessage) (s S, step string, ok bool)
+	// Next picks the step after a Result with Next: NextMissing, once the
+	// effects have run (a flow whose order depends on what is already
+	// known, or on what an effect looked up).
+	Next func(c *Ctx, s *S) string
 }
 
 // runner is a Flow with its state type erased, as the engine holds it.
@@ -63,6 +71,7 @@ type runner interface {
 	apply(c *Ctx, data json.RawMessage, effects []any) (json.RawMessage, []string, error)
 	migrate(from int, data json.RawMessage) (json.RawMessage, string, bool)
 	hasStep(step string) bool
+	next(c *Ctx, data json.RawMessage) (string, error)
 }
 
 func (f *Flow[S]) name() string  { return f.Name }
@@ -138,6 +147,17 @@ func (f *Flow[S]) apply(c *Ctx, data json.RawMessage, effects []any) (json.RawMe
 	}
 	out, err := json.Marshal(s)
 	return out, said, err
+}
+
+func (f *Flow[S]) next(c *Ctx, data json.RawMessage) (string, error) {
+	if f.Next == nil {
+		return "", fmt.Errorf("dialogs: %s returned NextMissing but has no Next", f.Name)
+	}
+	s, err := f.load(data)
+	if err != nil {
+		return "", err
+	}
+	return f.Next(c, s), nil
 }
 
 func (f *Flow[S]) migrate(from int, data json.RawMessage) (json.RawMessage, string, bool) {

@@ -45,11 +45,11 @@ type Server struct {
 
 // Options are what tests inject.
 type Options struct {
-	Now      func() time.Time  // the clock; default time.Now
-	Sessions storage.Sessions  // overrides the store chosen by Config
-	Store    *storage.Store    // overrides the database chosen by Config
-	Log      *slog.Logger      // default: discard
-	Timeout  time.Duration     // passive-reply deadline; default 4.5 s
+	Now      func() time.Time // the clock; default time.Now
+	Sessions storage.Sessions // overrides the store chosen by Config
+	Store    *storage.Store   // overrides the database chosen by Config
+	Log      *slog.Logger     // default: discard
+	Timeout  time.Duration    // passive-reply deadline; default 4.5 s
 }
 
 // New builds a server. Close releases what it opened.
