@@ -32,7 +32,7 @@ type MemorySessions struct {
 type memShard struct {
 	mu      sync.Mutex
 	m       map[string]memEntry
-	waiters map[string]chan struct{} // closed when the key is removed or replaced
+	waiters map[string]chan struct{} // closed when the key is removed
 	writes  int                      // since the last sweep
 	kept    int                      // entries the last sweep left
 }
@@ -91,10 +91,10 @@ func (sh *memShard) wake(key string) {
 	}
 }
 
-// put stores e and pays for the shard's periodic sweep. The caller holds sh.mu.
+// put stores e and pays for the shard's periodic sweep. The caller holds
+// sh.mu. It wakes no lock waiters: the key is taken, not free.
 func (sh *memShard) put(key string, e memEntry, now time.Time) {
 	sh.m[key] = e
-	sh.wake(key)
 	sh.writes++
 	// Sweeping costs len(m) = kept + at most writes, so sweeping once
 	// writes reach kept makes it O(1) per write, and lets the map grow to

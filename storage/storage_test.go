@@ -55,7 +55,25 @@ func TestOpenBadDSN(t *testing.T) {
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("error %q leaks the password", err)
 			}
+			if err := storage.CheckDSN(tt.dsn); err == nil {
+				t.Errorf("CheckDSN(%q) accepted it", tt.dsn)
+			}
 		})
+	}
+	for _, good := range []string{"", "sqlite:/var/lib/hazardbot/hb.db", "root@tcp(db:3306)/hazardbot", "mysql://u:p@db/hazardbot"} {
+		if err := storage.CheckDSN(good); err != nil {
+			t.Errorf("CheckDSN(%q) = %v", good, err)
+		}
+	}
+}
+
+// The MySQL session is pinned to what the store relies on.
+func TestMySQLSession(t *testing.T) {
+	s := storagetest.OpenMySQL(t)
+	var tz, charset string
+	storagetest.Must(t, s.DB.QueryRow("SELECT @@session.time_zone, @@session.character_set_client").Scan(&tz, &charset))
+	if tz != "+00:00" || charset != "utf8mb4" {
+		t.Errorf("time_zone %q, charset %q", tz, charset)
 	}
 }
 
