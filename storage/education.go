@@ -267,9 +267,9 @@ func weeklyScores(fromDay, communityID string) (string, []any) {
 func (s *Store) QuizLeaderboard(ctx context.Context, fromDay, communityID string, limit int) ([]hazardbot.QuizRank, error) {
 	q, args := weeklyScores(fromDay, communityID)
 	var rows []struct {
-		OpenID  string   `db:"openid"`
-		Score   int      `db:"score"`
-		Began   NullTime `db:"began"`
+		OpenID string   `db:"openid"`
+		Score  int      `db:"score"`
+		Began  NullTime `db:"began"`
 	}
 	err := s.DB.SelectContext(ctx, &rows, q+" ORDER BY score DESC, began, openid LIMIT ?", append(args, limit)...)
 	if err != nil {
