@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // User roles.
@@ -228,13 +230,22 @@ func (s *Store) PruneSeen(ctx context.Context, before time.Time) (int64, error) 
 	return n, nil
 }
 
-// isDuplicate reports a MySQL duplicate-key error. On MySQL we insert plainly
-// and catch it: INSERT IGNORE would also swallow truncation and other errors,
-// and ON DUPLICATE KEY UPDATE cannot tell insert from duplicate under
-// clientFoundRows. SQLite uses ON CONFLICT DO NOTHING instead.
+// isDuplicate reports a unique-key violation on either backend. On MySQL we
+// insert plainly and catch it: INSERT IGNORE would also swallow truncation
+// and other errors, and ON DUPLICATE KEY UPDATE cannot tell insert from
+// duplicate under clientFoundRows. SQLite code mostly avoids the error with
+// ON CONFLICT DO NOTHING, but a transaction that races another on a unique
+// key gets it there too.
 func isDuplicate(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
 }
 
 // isDeadlock reports a MySQL deadlock or lock-wait timeout, after which the
