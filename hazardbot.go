@@ -4,6 +4,7 @@
 package hazardbot
 
 import (
+	"errors"
 	"time"
 	_ "time/tzdata" // the zone must exist even on machines without tzdata
 )
@@ -41,3 +42,6 @@ type Award struct {
 	Key        string
 	At         time.Time
 }
+
+// ErrNotFound means a looked-up record does not exist.
+var ErrNotFound = errors.New("not found")

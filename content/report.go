@@ -22,6 +22,7 @@ type ReportTexts struct {
 	DescriptionTruncated  string `yaml:"description_truncated"`
 	AskPhotos             string `yaml:"ask_photos"`
 	PhotoAdded            string `yaml:"photo_added"`
+	PhotoKept             string `yaml:"photo_kept"`
 	PhotosFull            string `yaml:"photos_full"`
 	PhotosHint            string `yaml:"photos_hint"`
 	AskLocation           string `yaml:"ask_location"`
@@ -62,6 +63,7 @@ type Category struct {
 	Aliases []string `yaml:"aliases"`
 	Hint    string   `yaml:"hint"`
 	Urgent  bool     `yaml:"urgent"`
+	Advice  string   `yaml:"advice"` // said first when an urgent category is chosen
 }
 
 // CategoryByID finds a category, or returns false.
@@ -171,6 +173,9 @@ func (l *loader) report(c *Content) {
 			line := lineAt(doc, "categories", i)
 			if cat.ID == "" || cat.Name == "" || cat.Hint == "" {
 				l.addf(categoriesFile, line, "a category needs id, name and hint")
+			}
+			if cat.Urgent && strings.TrimSpace(cat.Advice) == "" {
+				l.addf(categoriesFile, line, "urgent category %q needs advice", cat.ID)
 			}
 			for _, w := range append([]string{cat.ID, cat.Name}, cat.Aliases...) {
 				if other, ok := seen[w]; ok && other != cat.ID {

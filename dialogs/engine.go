@@ -24,7 +24,10 @@ type Sessions interface {
 // Route says what a word or a menu key does outside a flow: start a flow, or
 // answer at once.
 type Route struct {
-	Words  []string // whole messages, compared after Normalize
+	Words []string // whole messages, compared after Normalize
+	// Match takes free text that no word matched (a ticket number, words
+	// of danger); routes with Match are tried in the order added.
+	Match  func(c *Ctx, text string) bool
 	Keys   []string // menu event keys
 	Events []string // events such as subscribe
 	Flow   string
@@ -47,10 +50,11 @@ type Engine struct {
 	// it has no good answer and the fallback is used.
 	Ask func(c *Ctx, text string) ([]string, bool)
 
-	flows  map[string]runner
-	words  map[string]*Route
-	keys   map[string]*Route
-	events map[string]*Route
+	flows   map[string]runner
+	matches []*Route
+	words   map[string]*Route
+	keys    map[string]*Route
+	events  map[string]*Route
 }
 
 const (
@@ -86,6 +90,9 @@ func (e *Engine) AddRoute(r Route) {
 	}
 	for _, ev := range r.Events {
 		e.events[ev] = rr
+	}
+	if r.Match != nil {
+		e.matches = append(e.matches, rr)
 	}
 }
 
@@ -342,7 +349,17 @@ func (t *turn) unstash(name string, ask bool) error {
 func (t *turn) routeOf(in Input) *Route {
 	switch in.Kind {
 	case KindText, KindVoice:
-		return t.e.words[Normalize(in.Text)]
+		if r := t.e.words[Normalize(in.Text)]; r != nil {
+			return r
+		}
+		if t.sess == nil {
+			for _, r := range t.e.matches {
+				if r.Match(t.c, in.Text) {
+					return r
+				}
+			}
+		}
+		return nil
 	case KindEvent:
 		if in.Key != "" {
 			if r := t.e.keys[in.Key]; r != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,16 @@ type Config struct {
 	// Demo is set when no WeChat settings are given: demo credentials, and a
 	// fake WeChat API served by hazardbot itself so `hazardbot sim` works.
 	Demo bool
+
+	// DailyCap is how many reports a resident may file a day (HAZARDBOT_REPORT_DAILY_CAP, default 10).
+	DailyCap int
+	// TemplateStatus is the template id of report status notifications
+	// (WECHAT_TEMPLATE_STATUS); TemplateFields maps our fields (ticket,
+	// status, time, note) to the template's keys (WECHAT_TEMPLATE_STATUS_FIELDS).
+	TemplateStatus string
+	TemplateFields map[string]string
+	// PublicURL is where residents' links point (HAZARDBOT_PUBLIC_URL), e.g. https://aq.example.gov.cn.
+	PublicURL string
 
 	// IdleTimeout ends a conversation step nobody answers (HAZARDBOT_IDLE_TIMEOUT, default 30m).
 	IdleTimeout time.Duration
@@ -73,6 +84,28 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Token:      get("WECHAT_TOKEN", ""),
 		AESKey:     get("WECHAT_AES_KEY", ""),
 		APIBase:    get("WECHAT_API_BASE", ""),
+	}
+	c.TemplateStatus = get("WECHAT_TEMPLATE_STATUS", "")
+	c.PublicURL = strings.TrimRight(get("HAZARDBOT_PUBLIC_URL", ""), "/")
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, &ConfigError{"HAZARDBOT_PUBLIC_URL", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL), "give the address residents reach this server at, e.g. https://aq.example.gov.cn"}
+		}
+	}
+	fields := get("WECHAT_TEMPLATE_STATUS_FIELDS", "ticket=character_string1,status=phrase2,time=time3,note=thing4")
+	c.TemplateFields = map[string]string{}
+	for _, kv := range strings.Split(fields, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || v == "" || (k != "ticket" && k != "status" && k != "time" && k != "note") {
+			return c, &ConfigError{"WECHAT_TEMPLATE_STATUS_FIELDS", fmt.Sprintf("%q is not field=key", kv), "list ticket=KEY,status=KEY,time=KEY,note=KEY with the keys of your template"}
+		}
+		c.TemplateFields[k] = v
+	}
+	capText := get("HAZARDBOT_REPORT_DAILY_CAP", "10")
+	if n, err := strconv.Atoi(capText); err != nil || n < 1 || n > 1000 {
+		return c, &ConfigError{"HAZARDBOT_REPORT_DAILY_CAP", fmt.Sprintf("%q is not a number from 1 to 1000", capText), "unset it for 10"}
+	} else {
+		c.DailyCap = n
 	}
 	idle := get("HAZARDBOT_IDLE_TIMEOUT", "30m")
 	var err error

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"hazardbot"
 	"hazardbot/bot"
 	"hazardbot/bot/wechattest"
 	"hazardbot/content"
@@ -100,18 +101,31 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		Idle:     cfg.IdleTimeout,
 	}
 	s.Engine.AddBasics()
+	s.Engine.AddReports(s.Store, cfg.DailyCap)
 
 	s.Webhook = &bot.Webhook{
 		Token: cfg.Token, AppID: cfg.AppID, AESKey: cfg.AESKey,
 		Dialogs: s.Engine, Users: s.Store, Outbox: kickingOutbox{s}, KV: s.Sessions,
 		Now: s.now, Log: s.Log, Timeout: opt.Timeout,
 	}
+	photos := &bot.Photos{Client: s.WeChat, Store: s.Store, DataDir: cfg.DataDir, Content: s.Content, Now: s.now}
+	notifier := &bot.Notifier{Client: s.WeChat, Store: s.Store, Content: s.Content, Now: s.now,
+		TemplateID: cfg.TemplateStatus, Fields: cfg.TemplateFields, PublicURL: cfg.PublicURL}
 	s.Worker = &jobs.Worker{
 		Store: s.Store,
 		Now:   s.now,
 		Log:   s.Log,
 		Handlers: map[string]jobs.Handler{
-			bot.KindCustomText: s.WeChat.HandleCustomText,
+			bot.KindCustomText:        s.WeChat.HandleCustomText,
+			hazardbot.JobFetchPhoto:   photos.Handle,
+			hazardbot.JobNotifyStatus: notifier.Handle,
+		},
+		OnDead: func(ctx context.Context, job storage.Job, cause error) {
+			if job.Kind == hazardbot.JobFetchPhoto {
+				if err := photos.Lost(ctx, job); err != nil {
+					s.Log.Error("cannot record a lost photo", "job", job.ID, "err", err)
+				}
+			}
 		},
 	}
 

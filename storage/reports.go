@@ -472,3 +472,13 @@ func (s *Store) Notifications(ctx context.Context, eventID int64) ([]Notificatio
 	}
 	return out, nil
 }
+
+// Blocked reports whether staff blocked a resident; an unknown resident is
+// not blocked.
+func (s *Store) Blocked(ctx context.Context, openid string) (bool, error) {
+	u, err := s.GetUser(ctx, openid)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return u.Blocked, err
+}

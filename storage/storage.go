@@ -14,7 +14,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -27,6 +26,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"hazardbot"
 )
 
 // Dialects, as found in Store.Dialect.
@@ -36,7 +37,7 @@ const (
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("storage: not found")
+var ErrNotFound = hazardbot.ErrNotFound
 
 //go:embed migrations/sqlite/*.sql migrations/mysql/*.sql
 var migrationsFS embed.FS
