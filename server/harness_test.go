@@ -60,12 +60,17 @@ func newEnv(t *testing.T, st *storage.Store, ss func(*storagetest.Clock) storage
 		t.Fatal(err)
 	}
 	e.srv = srv
-	e.http = httptest.NewServer(srv.Handler())
+	e.http = newHTTP(t, srv)
+	return e
+}
+
+func newHTTP(t *testing.T, srv *Server) *httptest.Server {
+	h := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		e.http.Close()
+		h.Close()
 		srv.Webhook.Wait()
 	})
-	return e
+	return h
 }
 
 // resident is a WeChat user pushing to the server, in plaintext or safe mode.

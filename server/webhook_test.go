@@ -195,3 +195,12 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("readyz with the database closed: %d", resp.StatusCode)
 	}
 }
+
+// slowRoute answers a word after a delay, closing started when it begins.
+func slowRoute(word string, d time.Duration, started chan struct{}) dialogs.Route {
+	return dialogs.Route{Words: []string{word}, Answer: func(c *dialogs.Ctx, in dialogs.Input) ([]string, error) {
+		close(started)
+		time.Sleep(d) // stands for slow work in the dialog
+		return []string{"慢慢处理完了"}, nil
+	}}
+}

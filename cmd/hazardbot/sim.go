@@ -41,6 +41,8 @@ const simHelp = `Type a message and press Enter to send it as text. Commands:
 // API that a demo-mode server hosts, or from --api).
 func sim(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	cfg, _ := server.ConfigFromEnv(getenv)
+	// Replies that arrive through the API print from another goroutine.
+	stdout = &lockedWriter{w: stdout}
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	base := fs.String("url", "http://"+strings.Replace(cfg.Addr, "0.0.0.0", "127.0.0.1", 1), "the hazardbot server")
@@ -89,19 +91,27 @@ func sim(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 type simulator struct {
 	c      *wechattest.Client
 	api    string
 	openid string
 	out    io.Writer
 	cfg    server.Config
-	mu     sync.Mutex
 	last   time.Time
 }
 
 func (s *simulator) print(format string, args ...any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	fmt.Fprintf(s.out, format+"\n", args...)
 }
 
