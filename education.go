@@ -67,6 +67,7 @@ type QuizDay struct {
 	Day         string // 2006-01-02, Asia/Shanghai
 	CommunityID string // the resident's community when the quiz started; "" unknown
 	Items       []QuizItem
+	AnsweredIDs []string // the questions answered so far, in order
 	Answered    int
 	Correct     int
 	Points      int
@@ -90,10 +91,11 @@ type QuizAnswer struct {
 }
 
 // QuizHistory is what the draw of a day's questions needs to know about a
-// resident: when each question was last answered, and the questions due
-// for review.
+// resident: when each question was last answered, its Leitner box, and the
+// questions due for review.
 type QuizHistory struct {
 	LastSeen map[string]string // question id → day last answered
+	Boxes    map[string]int    // question id → Leitner box, for questions answered before
 	Due      []QuizItem        // due for review on the day asked, most overdue first
 }
 

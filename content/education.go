@@ -49,10 +49,12 @@ type QuizTexts struct {
 	HintMultiOne   string `yaml:"hint_multiple_one"`
 	HintTrueFalse  string `yaml:"hint_truefalse"`
 	HintRange      string `yaml:"hint_range" fill:"letters"`
+	HintAside      string `yaml:"hint_aside"` // after a hint, when the resident seems to want something else
 	Right          string `yaml:"right" fill:"points explanation"`
 	Wrong          string `yaml:"wrong" fill:"answer explanation"`
 	PointsEarned   string `yaml:"points_earned" fill:"points"`
 	PointsCapped   string `yaml:"points_capped" fill:"cap"`
+	PointsReason   string `yaml:"points_reason"` // the ledger's line
 	Summary        string `yaml:"summary" fill:"correct count points streak"`
 	SummaryReview  string `yaml:"summary_review" fill:"wrong"`
 	DoneToday      string `yaml:"done_today" fill:"correct count points streak"`
@@ -74,16 +76,16 @@ type KnowledgeTexts struct {
 
 // ShelterTexts are the shelter finder's texts.
 type ShelterTexts struct {
-	Ask      string `yaml:"ask"`
-	Hint     string `yaml:"hint"`
-	Header   string `yaml:"header" fill:"count"`
-	Item     string `yaml:"item" fill:"n name distance address capacity facilities kind nav"`
-	Nav      string `yaml:"nav" fill:"lat lng name"`
-	Far      string `yaml:"far" fill:"distance"`
-	Footer   string `yaml:"footer"`
-	Demo     string `yaml:"demo"`
-	Metres   string `yaml:"metres" fill:"n"`
-	Kilomets string `yaml:"kilometres" fill:"n"`
+	Ask        string `yaml:"ask"`
+	Hint       string `yaml:"hint"`
+	Header     string `yaml:"header" fill:"count"`
+	Item       string `yaml:"item" fill:"n name distance address capacity facilities kind nav"`
+	Nav        string `yaml:"nav" fill:"lat lng name"`
+	Far        string `yaml:"far" fill:"distance"`
+	Footer     string `yaml:"footer"`
+	Demo       string `yaml:"demo"`
+	Metres     string `yaml:"metres" fill:"n"`
+	Kilometres string `yaml:"kilometres" fill:"n"`
 }
 
 // LeaderboardTexts are the weekly leaderboard's texts.

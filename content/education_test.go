@@ -2,6 +2,7 @@ package content
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,11 +249,25 @@ func TestEducationTextsValidation(t *testing.T) {
 	text = strings.Replace(text, "  kind_truefalse: 判断题\n", "", 1)
 	text = strings.Replace(text, "quiz_per_day: 5", "quiz_per_day: 0", 1)
 	dir := overlayDir(t, map[string]string{educationFile: text})
+	at := func(sub string) string { return fmt.Sprintf("education.yaml:%d", lineOfText(t, text, sub)) }
 	expectProblems(t, problemsOf(t, dir),
-		[2]string{"education.yaml:4", "quiz_per_day must be 1 to 10, is 0"},
-		[2]string{"education.yaml:9", `text "quiz.kind_truefalse" is missing or empty`},
-		[2]string{"education.yaml:32", `text "quiz.summary" has unknown placeholder {right}`},
+		[2]string{at("quiz_per_day: 0"), "quiz_per_day must be 1 to 10, is 0"},
+		// A missing text is located at its section.
+		[2]string{at("  intro:"), `text "quiz.kind_truefalse" is missing or empty`},
+		[2]string{at("  summary:"), `text "quiz.summary" has unknown placeholder {right}`},
 	)
+}
+
+// lineOfText is the 1-based line of text that first contains sub.
+func lineOfText(t *testing.T, text, sub string) int {
+	t.Helper()
+	for i, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%q not in the text", sub)
+	return 0
 }
 
 func TestNearDuplicateMeasure(t *testing.T) {

@@ -53,7 +53,7 @@ func (r quizDayRow) quizDay() (hazardbot.QuizDay, error) {
 // QuizHistory returns when the resident last answered each question and
 // the questions due for review on day (most overdue first).
 func (s *Store) QuizHistory(ctx context.Context, openid, day string) (hazardbot.QuizHistory, error) {
-	h := hazardbot.QuizHistory{LastSeen: map[string]string{}}
+	h := hazardbot.QuizHistory{LastSeen: map[string]string{}, Boxes: map[string]int{}}
 	var seen []struct {
 		ID  string `db:"question_id"`
 		Day string `db:"last_day"`
@@ -66,18 +66,21 @@ func (s *Store) QuizHistory(ctx context.Context, openid, day string) (hazardbot.
 	for _, r := range seen {
 		h.LastSeen[r.ID] = r.Day
 	}
-	var due []struct {
+	var boxes []struct {
 		ID  string `db:"question_id"`
 		Box int    `db:"box"`
+		Due string `db:"due_day"`
 	}
-	err = s.DB.SelectContext(ctx, &due, `SELECT question_id, box FROM quiz_boxes
-		WHERE openid = ? AND box BETWEEN 1 AND ? AND due_day <> '' AND due_day <= ?
-		ORDER BY due_day, box, question_id`, openid, hazardbot.LeitnerBoxes, day)
+	err = s.DB.SelectContext(ctx, &boxes, `SELECT question_id, box, due_day FROM quiz_boxes
+		WHERE openid = ? ORDER BY due_day, box, question_id`, openid)
 	if err != nil {
 		return h, fmt.Errorf("storage: quiz history: %w", err)
 	}
-	for _, r := range due {
-		h.Due = append(h.Due, hazardbot.QuizItem{ID: r.ID, Box: r.Box})
+	for _, r := range boxes {
+		h.Boxes[r.ID] = r.Box
+		if r.Box >= 1 && r.Box <= hazardbot.LeitnerBoxes && r.Due != "" && r.Due <= day {
+			h.Due = append(h.Due, hazardbot.QuizItem{ID: r.ID, Box: r.Box})
+		}
 	}
 	return h, nil
 }
@@ -117,6 +120,11 @@ func (s *Store) QuizDay(ctx context.Context, openid, day string) (hazardbot.Quiz
 	d, err := r.quizDay()
 	if err != nil {
 		return d, fmt.Errorf("storage: %w", err)
+	}
+	err = s.DB.SelectContext(ctx, &d.AnsweredIDs, `SELECT question_id FROM quiz_answers
+		WHERE openid = ? AND day = ? ORDER BY seq, at`, openid, day)
+	if err != nil {
+		return d, fmt.Errorf("storage: quiz day: answers: %w", err)
 	}
 	return d, nil
 }

@@ -22,6 +22,10 @@ func mustV[T any](v T, err error) func(testing.TB) T {
 	}
 }
 
+func rank(r int, openid string, correct int) hazardbot.QuizRank {
+	return hazardbot.QuizRank{Rank: r, OpenID: openid, Correct: correct}
+}
+
 func quizDay(openid, day, community string, ids ...string) hazardbot.QuizDay {
 	d := hazardbot.QuizDay{OpenID: openid, Day: day, CommunityID: community, StartedAt: t0}
 	for _, id := range ids {
@@ -70,7 +74,7 @@ func TestQuizDayStartsOnceAndCountsAnswers(t *testing.T) {
 		}
 		d, err := s.QuizDay(ctx, "oQuiz", "2025-03-14")
 		storagetest.Must(t, err)
-		if d.Answered != 2 || d.Correct != 1 || d.Points != 2 || d.Finished {
+		if d.Answered != 2 || d.Correct != 1 || d.Points != 2 || d.Finished || !reflect.DeepEqual(d.AnsweredIDs, []string{"a", "b"}) {
 			t.Fatalf("day %+v", d)
 		}
 		// An answer to a day that was never started is an error, and leaves
@@ -119,8 +123,8 @@ func TestLeitnerScheduleInStore(t *testing.T) {
 		due := func(day string) []hazardbot.QuizItem {
 			h, err := s.QuizHistory(ctx, "oL", day)
 			storagetest.Must(t, err)
-			if h.LastSeen["q1"] == "" || h.LastSeen["q2"] == "" {
-				t.Fatalf("last seen %v", h.LastSeen)
+			if h.LastSeen["q1"] == "" || h.LastSeen["q2"] == "" || h.Boxes["q2"] != 0 || h.Boxes["q1"] == 0 {
+				t.Fatalf("last seen %v, boxes %v", h.LastSeen, h.Boxes)
 			}
 			return h.Due
 		}
@@ -218,13 +222,13 @@ func TestQuizLeaderboardAndStats(t *testing.T) {
 
 		board, err := s.QuizLeaderboard(ctx, "2025-03-10", "", 10)
 		storagetest.Must(t, err)
-		want := []hazardbot.QuizRank{{1, "oA", 4}, {2, "oBB", 3}, {2, "oCCC", 3}, {4, "oEEEEE", 1}}
+		want := []hazardbot.QuizRank{rank(1, "oA", 4), rank(2, "oBB", 3), rank(2, "oCCC", 3), rank(4, "oEEEEE", 1)}
 		if !reflect.DeepEqual(board, want) {
 			t.Fatalf("overall board %v, want %v", board, want)
 		}
 		board, err = s.QuizLeaderboard(ctx, "2025-03-10", "west", 10)
 		storagetest.Must(t, err)
-		if !reflect.DeepEqual(board, []hazardbot.QuizRank{{1, "oCCC", 3}}) {
+		if !reflect.DeepEqual(board, []hazardbot.QuizRank{rank(1, "oCCC", 3)}) {
 			t.Fatalf("west board %v", board)
 		}
 		if board, _ := s.QuizLeaderboard(ctx, "2025-03-10", "", 2); len(board) != 2 {
@@ -234,11 +238,11 @@ func TestQuizLeaderboardAndStats(t *testing.T) {
 			openid, community string
 			want              hazardbot.QuizRank
 		}{
-			{"oA", "", hazardbot.QuizRank{1, "oA", 4}},
-			{"oCCC", "", hazardbot.QuizRank{2, "oCCC", 3}},
-			{"oCCC", "west", hazardbot.QuizRank{1, "oCCC", 3}},
-			{"oDDDD", "", hazardbot.QuizRank{0, "oDDDD", 0}},
-			{"oNobody", "", hazardbot.QuizRank{0, "oNobody", 0}},
+			{"oA", "", rank(1, "oA", 4)},
+			{"oCCC", "", rank(2, "oCCC", 3)},
+			{"oCCC", "west", rank(1, "oCCC", 3)},
+			{"oDDDD", "", rank(0, "oDDDD", 0)},
+			{"oNobody", "", rank(0, "oNobody", 0)},
 		} {
 			got, err := s.QuizRankOf(ctx, "2025-03-10", tc.community, tc.openid)
 			storagetest.Must(t, err)
@@ -260,7 +264,7 @@ func TestQuizLeaderboardAndStats(t *testing.T) {
 		}
 		missed, err := s.MostMissedQuestions(ctx, "2025-03-10", "2025-03-12", 10)
 		storagetest.Must(t, err)
-		wantMissed := []storage.MissedQuestion{{"q2", 5, 2}, {"q1", 6, 1}, {"q3", 4, 1}}
+		wantMissed := []storage.MissedQuestion{{QuestionID: "q2", Answers: 5, Wrong: 2}, {QuestionID: "q1", Answers: 6, Wrong: 1}, {QuestionID: "q3", Answers: 4, Wrong: 1}}
 		if !reflect.DeepEqual(missed, wantMissed) {
 			t.Fatalf("missed %+v, want %+v", missed, wantMissed)
 		}
