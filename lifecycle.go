@@ -277,17 +277,21 @@ type ActionInput struct {
 	// Seen is the status the staff member saw when they chose the action;
 	// if the case has moved since, the action is refused as stale. "" skips
 	// the check.
-	Seen            Status
-	Risk            Risk   // verify
-	Category        string // verify
-	Reason          string // reject, return: required
-	Note            string // optional remark, told to residents on public actions
-	Target          string // duplicate: the ticket to merge into
-	AssigneeType    string // assign
-	AssigneeID      string // assign: community or grid id
-	AssigneeName    string // assign
-	SupervisingUnit string // supervise
-	Photos          int    // submit: rectification photos attached
+	Seen         Status
+	Risk         Risk   // verify
+	Category     string // verify
+	Reason       string // reject, return: required
+	Note         string // optional remark, told to residents on public actions
+	Target       string // duplicate: the ticket to merge into
+	AssigneeType string // assign
+	AssigneeID   string // assign: community or grid id
+	AssigneeName string // assign
+	// AssigneeCommunity is the community the case then belongs to (the
+	// community itself, or the grid's); "" for a department, which leaves
+	// the case where its location put it.
+	AssigneeCommunity string
+	SupervisingUnit   string // supervise
+	Photos            int    // submit: rectification photos attached
 }
 
 // Transition is a planned, checked change: storage applies it as a whole
@@ -302,16 +306,17 @@ type Transition struct {
 	Public   bool
 	Note     string // the history entry; residents read it when Public
 
-	Risk            Risk   // verify
-	Category        string // verify
-	Target          string // duplicate: ticket merged into
-	AssigneeType    string // assign
-	AssigneeID      string
-	AssigneeName    string
-	Deadline        time.Time // assign
-	Rectification   string    // submit
-	SupervisingUnit string    // supervise
-	ReporterOpenID  string    // verify: who earns the points
+	Risk              Risk   // verify
+	Category          string // verify
+	Target            string // duplicate: ticket merged into
+	AssigneeType      string // assign
+	AssigneeID        string
+	AssigneeName      string
+	AssigneeCommunity string
+	Deadline          time.Time // assign
+	Rectification     string    // submit
+	SupervisingUnit   string    // supervise
+	ReporterOpenID    string    // verify: who earns the points
 }
 
 // JobReportVerified is the job kind enqueued, in the transaction that
@@ -454,14 +459,14 @@ func (l Lifecycle) Plan(c Case, a Actor, in ActionInput, now time.Time) (Transit
 		in.AssigneeName = strings.TrimSpace(in.AssigneeName)
 		switch in.AssigneeType {
 		case AssignCommunity, AssignGrid:
-			if in.AssigneeID == "" || in.AssigneeName == "" {
+			if in.AssigneeID == "" || in.AssigneeName == "" || in.AssigneeCommunity == "" {
 				return Transition{}, refuse(ErrInvalid, "请选择交办的社区或网格")
 			}
 		case AssignDepartment:
 			if in.AssigneeName == "" {
 				return Transition{}, refuse(ErrInvalid, "请填写交办的部门名称")
 			}
-			in.AssigneeID = ""
+			in.AssigneeID, in.AssigneeCommunity = "", ""
 		default:
 			return Transition{}, refuse(ErrInvalid, "请选择交办对象：社区、网格或部门")
 		}
@@ -472,6 +477,7 @@ func (l Lifecycle) Plan(c Case, a Actor, in ActionInput, now time.Time) (Transit
 			return Transition{}, refuse(ErrIllegal, "工单 %s 还没有风险等级，不能交办", c.Ticket)
 		}
 		t.AssigneeType, t.AssigneeID, t.AssigneeName = in.AssigneeType, in.AssigneeID, in.AssigneeName
+		t.AssigneeCommunity = in.AssigneeCommunity
 		t.Deadline = t.At.Add(l.deadline(c.Risk()))
 		t.Note = join("已交办"+in.AssigneeName+"，整改期限 "+t.Deadline.In(Shanghai).Format("2006-01-02 15:04"), note)
 	case ActStart:

@@ -32,7 +32,7 @@ func validInput(a Action) ActionInput {
 	case ActDuplicate:
 		in.Target = "YH-20250313-0001"
 	case ActAssign:
-		in.AssigneeType, in.AssigneeID, in.AssigneeName = AssignCommunity, "c1", "东湖社区"
+		in.AssigneeType, in.AssigneeID, in.AssigneeName, in.AssigneeCommunity = AssignCommunity, "c1", "东湖社区", "c1"
 	case ActSubmit:
 		in.Note = "已清理楼道纸箱"
 	case ActSupervise:
@@ -230,8 +230,8 @@ func TestPlanCarriesWhatStorageSets(t *testing.T) {
 	if tr.Target != "YH-20250313-0001" {
 		t.Fatalf("duplicate target %q", tr.Target)
 	}
-	tr, _ = l.Plan(caseIn(StatusVerified, RiskBlue), streetStaff, ActionInput{Action: ActAssign, AssigneeType: AssignDepartment, AssigneeID: "ignored", AssigneeName: "城管执法中队"}, lcNow)
-	if tr.AssigneeID != "" || tr.AssigneeName != "城管执法中队" {
+	tr, _ = l.Plan(caseIn(StatusVerified, RiskBlue), streetStaff, ActionInput{Action: ActAssign, AssigneeType: AssignDepartment, AssigneeID: "ignored", AssigneeCommunity: "c9", AssigneeName: "城管执法中队"}, lcNow)
+	if tr.AssigneeID != "" || tr.AssigneeCommunity != "" || tr.AssigneeName != "城管执法中队" {
 		t.Fatalf("department assignment %+v", tr)
 	}
 	tr, _ = l.Plan(caseIn(StatusFixing, RiskBlue), c1Staff, ActionInput{Action: ActSubmit, Note: "已清理", Photos: 2}, lcNow)
