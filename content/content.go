@@ -32,6 +32,8 @@ type Content struct {
 	Quiz      []Question // quiz/*.yaml
 	Knowledge []Article  // knowledge/*.md
 	Shelters  []Shelter  // shelters.yaml
+
+	Staff StaffTexts // staff.yaml: console title, WeChat binding, overdue digest
 }
 
 // Problem is one validation error, located in a file.
@@ -80,6 +82,7 @@ func Load(dir string) (*Content, error) {
 	l.menu(&c.Menu)
 	l.report(c)
 	l.education(c)
+	l.staff(c)
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}
