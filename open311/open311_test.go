@@ -369,7 +369,12 @@ func TestPostErrors(t *testing.T) {
 		{"unknown service", "requests.xml", with(func(v url.Values) { v.Set("service_code", "001") }), 404, "001"},
 		{"no location", "requests.xml", with(func(v url.Values) { v.Del("lat"); v.Del("long"); v.Del("address_string") }), 400, "location"},
 		{"half a location", "requests.xml", with(func(v url.Values) { v.Del("long") }), 400, "lat and long"},
-		{"address id", "requests.xml", with(func(v url.Values) { v.Del("lat"); v.Del("long"); v.Del("address_string"); v.Set("address_id", "545483") }), 400, "address_id"},
+		{"address id", "requests.xml", with(func(v url.Values) {
+			v.Del("lat")
+			v.Del("long")
+			v.Del("address_string")
+			v.Set("address_id", "545483")
+		}), 400, "address_id"},
 		{"no description", "requests.xml", with(func(v url.Values) { v.Del("description") }), 400, "description"},
 		{"long description", "requests.xml", with(func(v url.Values) { v.Set("description", strings.Repeat("堵", 4001)) }), 400, "4000"},
 		{"bad phone", "requests.xml", with(func(v url.Values) { v.Set("phone", "call me") }), 400, "phone"},
