@@ -101,6 +101,8 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		Idle:     cfg.IdleTimeout,
 	}
 	s.Engine.AddBasics()
+	// Before the reports: a question about a danger gets its article.
+	s.Engine.AddEducation(dialogs.Education{Store: s.Store, Awards: s.Store, BaseURL: cfg.PublicURL, Community: s.residentCommunity})
 	s.Engine.AddReports(s.Store, cfg.DailyCap)
 
 	s.Webhook = &bot.Webhook{
@@ -135,6 +137,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.HandleFunc("GET /k/{id}", s.knowledgePage)
 	if cfg.Demo {
 		s.FakeAPI = wechattest.NewAPI(cfg.AppID, cfg.AppSecret)
 		s.FakeAPI.NoWindow = true
