@@ -91,6 +91,14 @@ func OpenSQLite(t testing.TB) *storage.Store {
 // when EnvMySQL is unset.
 func OpenMySQL(t testing.TB) *storage.Store {
 	t.Helper()
+	s, _ := OpenMySQLDSN(t)
+	return s
+}
+
+// OpenMySQLDSN is OpenMySQL that also returns the new database's DSN, for
+// tests that open it again as another instance would.
+func OpenMySQLDSN(t testing.TB) (*storage.Store, string) {
+	t.Helper()
 	dsn := os.Getenv(EnvMySQL)
 	if dsn == "" {
 		t.Skipf("%s not set", EnvMySQL)
@@ -125,7 +133,7 @@ func OpenMySQL(t testing.TB) *storage.Store {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate mysql: %v", err)
 	}
-	return s
+	return s, cfg.FormatDSN()
 }
 
 // Sessions runs fn once per session store, each in its own subtest with a
