@@ -65,13 +65,14 @@ type QuizTexts struct {
 // KnowledgeTexts are the knowledge base's texts, in the chat and on the
 // article pages.
 type KnowledgeTexts struct {
-	Answer    string `yaml:"answer" fill:"title summary url"`
-	NoAnswer  string `yaml:"no_answer"`
-	Topics    string `yaml:"topics"`
-	PageSite  string `yaml:"page_site"`
-	PageNote  string `yaml:"page_note"`
-	NotFound  string `yaml:"not_found"`
-	PageIntro string `yaml:"page_intro"`
+	Answer     string `yaml:"answer" fill:"title summary url"`
+	AnswerBare string `yaml:"answer_bare" fill:"title summary"` // when no public address is configured for the pages
+	NoAnswer   string `yaml:"no_answer"`
+	Topics     string `yaml:"topics"`
+	PageSite   string `yaml:"page_site"`
+	PageNote   string `yaml:"page_note"`
+	NotFound   string `yaml:"not_found"`
+	PageIntro  string `yaml:"page_intro"`
 }
 
 // ShelterTexts are the shelter finder's texts.

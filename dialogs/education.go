@@ -46,7 +46,7 @@ type Education struct {
 	// Awards credits quiz points; nil awards none.
 	Awards Awarder
 	// BaseURL is where the knowledge pages are served (/k/{id} under it),
-	// e.g. https://hazard.example.cn; "" gives links relative to the site.
+	// e.g. https://hazard.example.cn; "" leaves the link out of answers.
 	BaseURL string
 	// Community names the resident's community (its id in the grids), for
 	// the leaderboard and the console's statistics; nil or "" means
@@ -169,6 +169,10 @@ func (k *knowledge) ask(c *Ctx, text string) ([]string, bool) {
 	// the number to call) comes before the article.
 	if advice, danger := c.Content.Danger.Advice(text); danger {
 		out = append(out, advice)
+	}
+	if k.base == "" {
+		// A relative link is no link in the chat.
+		return append(out, content.Fill(t.AnswerBare, "title", m.Article.Title, "summary", m.Article.Summary)), true
 	}
 	return append(out, content.Fill(t.Answer, "title", m.Article.Title, "summary", m.Article.Summary,
 		"url", k.base+"/k/"+url.PathEscape(m.Article.ID))), true

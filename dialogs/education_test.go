@@ -750,3 +750,14 @@ func TestFormatQuestion(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestKnowledgeAnswerWithoutPublicURL(t *testing.T) {
+	k := &knowledge{}
+	texts, ok := k.ask(&Ctx{Context: context.Background(), Content: content.MustLoadEmbedded()}, "干粉灭火器怎么用")
+	got := strings.Join(texts, "\n")
+	if !ok {
+		t.Fatal("no answer")
+	}
+	expect(t, got, "📖 灭火器怎么用", "安全知识")
+	expectNot(t, got, "/k/", "全文")
+}

@@ -87,7 +87,8 @@ func (s *Store) QuizHistory(ctx context.Context, openid, day string) (hazardbot.
 
 // StartQuizDay stores d as the resident's quiz of d.Day unless one is
 // already stored, and returns the stored one: two taps on the menu in the
-// same instant still give one set of questions.
+// same instant still give one set of questions. A stored day without a
+// community takes d's.
 func (s *Store) StartQuizDay(ctx context.Context, d hazardbot.QuizDay) (hazardbot.QuizDay, error) {
 	if err := checkOpenID(d.OpenID); err != nil {
 		return d, fmt.Errorf("storage: start quiz day: %w", err)
@@ -99,8 +100,15 @@ func (s *Store) StartQuizDay(ctx context.Context, d hazardbot.QuizDay) (hazardbo
 	if err != nil {
 		return d, fmt.Errorf("storage: start quiz day: %w", err)
 	}
-	_, err = s.exec(ctx, s.insertIgnore(`INSERT INTO quiz_days (openid, day, community_id, questions, started_at)
-		VALUES (?, ?, ?, ?, ?)`), d.OpenID, d.Day, d.CommunityID, string(items), d.StartedAt.UTC())
+	// An existing day keeps its questions; it learns the community if it
+	// started without one (the resident sent a location since).
+	q := `INSERT INTO quiz_days (openid, day, community_id, questions, started_at) VALUES (?, ?, ?, ?, ?)`
+	if s.Dialect == DialectMySQL {
+		q += ` ON DUPLICATE KEY UPDATE community_id = IF(community_id = '', VALUES(community_id), community_id)`
+	} else {
+		q += ` ON CONFLICT (openid, day) DO UPDATE SET community_id = excluded.community_id WHERE quiz_days.community_id = ''`
+	}
+	_, err = s.exec(ctx, q, d.OpenID, d.Day, d.CommunityID, string(items), d.StartedAt.UTC())
 	if err != nil {
 		return d, fmt.Errorf("storage: start quiz day: %w", err)
 	}

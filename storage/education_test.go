@@ -66,6 +66,14 @@ func TestQuizDayStartsOnceAndCountsAnswers(t *testing.T) {
 		if !reflect.DeepEqual(first, again) || first.Items[0].ID != "a" || first.CommunityID != "c1" || !first.StartedAt.Equal(t0) {
 			t.Fatalf("first %+v, again %+v", first, again)
 		}
+		// The community is kept once known, learnt when it was not.
+		if d := mustV(s.StartQuizDay(ctx, quizDay("oQuiz", "2025-03-14", "c2", "x")))(t); d.CommunityID != "c1" {
+			t.Fatalf("community changed to %q", d.CommunityID)
+		}
+		mustV(s.StartQuizDay(ctx, quizDay("oLate", "2025-03-14", "", "x")))(t)
+		if d := mustV(s.StartQuizDay(ctx, quizDay("oLate", "2025-03-14", "c3", "y")))(t); d.CommunityID != "c3" || d.Items[0].ID != "x" {
+			t.Fatalf("late community: %+v", d)
+		}
 		if !answer(t, s, "oQuiz", "2025-03-14", "a", 0, true) || !answer(t, s, "oQuiz", "2025-03-14", "b", 1, false) {
 			t.Fatal("answers not recorded")
 		}
