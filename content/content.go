@@ -34,6 +34,9 @@ type Content struct {
 	Shelters  []Shelter  // shelters.yaml
 
 	Staff StaffTexts // staff.yaml: console title, WeChat binding, overdue digest
+
+	Points    Points         // points.yaml: points rules, 我的积分 and 积分兑换 texts
+	Volunteer VolunteerTexts // volunteer.yaml: volunteer signup, card and patrol check-in texts
 }
 
 // Problem is one validation error, located in a file.
@@ -83,6 +86,7 @@ func Load(dir string) (*Content, error) {
 	l.report(c)
 	l.education(c)
 	l.staff(c)
+	l.points(c) // after education: it checks the quiz's numbers against points.yaml
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}
