@@ -75,6 +75,11 @@ type Webhook struct {
 	Timeout time.Duration
 	// JobFinished receives TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH events.
 	JobFinished func(ctx context.Context, ev JobFinish) error
+	// Metrics, when set, hears of every push: its type, its outcome (reply,
+	// empty, retry, refused, error) and how long the answer took.
+	Metrics interface {
+		Push(msgType, outcome string, took time.Duration)
+	}
 
 	// Background holds the work that outlives its request, so a graceful
 	// shutdown can wait for it. Its context is BaseContext.
@@ -121,6 +126,7 @@ func fail(status int, format string, args ...any) error {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	var err error
 	switch r.Method {
 	case http.MethodGet:
@@ -139,6 +145,11 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.Log.Debug("push refused", "status", he.status, "reason", he.msg)
 		}
+		outcome := "refused"
+		if he.status >= http.StatusInternalServerError {
+			outcome = "error"
+		}
+		h.observe("unknown", outcome, start)
 		http.Error(w, he.msg, he.status)
 	}
 }
@@ -249,13 +260,26 @@ func (h *Webhook) answer(ctx context.Context, m *message.MixMessage) []byte {
 		first = true
 	}
 	if !first {
-		return h.awaitAnswer(ctx, key, start)
+		out := h.awaitAnswer(ctx, key, start)
+		h.observe(string(m.MsgType), "retry", start)
+		return out
 	}
 	out := h.run(m)
+	outcome := "reply"
+	if string(out) == "success" {
+		outcome = "empty"
+	}
+	h.observe(string(m.MsgType), outcome, start)
 	if err := h.KV.Set(context.WithoutCancel(ctx), key, out, answerTTL); err != nil {
 		h.Log.Warn("cannot store answer for retries", "err", err)
 	}
 	return out
+}
+
+func (h *Webhook) observe(msgType, outcome string, start time.Time) {
+	if h.Metrics != nil {
+		h.Metrics.Push(msgType, outcome, time.Since(start))
+	}
 }
 
 // awaitAnswer waits for the first delivery's answer to give the retry the same.
@@ -295,13 +319,18 @@ func (h *Webhook) run(m *message.MixMessage) []byte {
 	h.inflight.Add(1)
 	go func() {
 		defer h.inflight.Done()
-		ctx, cancel := context.WithTimeout(base, time.Minute)
+		// The dialog gets a little less than the reply deadline: a database
+		// that hangs makes the resident read 系统繁忙 in time, with their
+		// state unchanged, rather than hear nothing.
+		ctx, cancel := context.WithTimeout(base, max(h.timeout()-300*time.Millisecond, h.timeout()/2))
 		defer cancel()
 		out := h.handle(ctx, m)
 		mu.Lock()
 		defer mu.Unlock()
 		if late {
-			h.sendLater(ctx, string(m.FromUserName), key, out)
+			sendCtx, cancel := context.WithTimeout(base, 30*time.Second)
+			defer cancel()
+			h.sendLater(sendCtx, string(m.FromUserName), key, out)
 			return
 		}
 		replies = out
@@ -356,9 +385,7 @@ func (h *Webhook) handle(ctx context.Context, m *message.MixMessage) []dialogs.R
 		switch m.Event {
 		case message.EventSubscribe, message.EventUnsubscribe:
 			sub := m.Event == message.EventSubscribe
-			if err := h.Users.SetSubscribed(ctx, openid, sub, at); err != nil {
-				h.Log.Error("cannot record subscription", "err", err)
-			}
+			h.record("subscription", func(ctx context.Context) error { return h.Users.SetSubscribed(ctx, openid, sub, at) })
 			if !sub {
 				return nil
 			}
@@ -410,13 +437,27 @@ func (h *Webhook) touch(ctx context.Context, openid string, at time.Time) {
 	if fresh, err := h.KV.SetNX(ctx, "touch:"+openid, []byte{1}, time.Minute); err == nil && !fresh {
 		return
 	}
-	if err := h.Users.TouchUser(ctx, openid, at); err != nil {
-		h.Log.Error("cannot record interaction", "err", err)
-	}
+	h.record("interaction", func(ctx context.Context) error { return h.Users.TouchUser(ctx, openid, at) })
 }
 
-func (h *Webhook) rememberLocation(ctx context.Context, openid string, lat, lng float64, at time.Time) {
-	if err := h.Users.SetLastLocation(ctx, openid, lat, lng, at); err != nil {
-		h.Log.Error("cannot record location", "err", err)
+func (h *Webhook) rememberLocation(_ context.Context, openid string, lat, lng float64, at time.Time) {
+	h.record("location", func(ctx context.Context) error { return h.Users.SetLastLocation(ctx, openid, lat, lng, at) })
+}
+
+// record writes a fact about a resident beside the conversation, not in its
+// way: the reply must not wait for it, nor fail when the database is down.
+func (h *Webhook) record(what string, write func(ctx context.Context) error) {
+	base := h.BaseContext
+	if base == nil {
+		base = context.Background()
 	}
+	h.inflight.Add(1)
+	go func() {
+		defer h.inflight.Done()
+		ctx, cancel := context.WithTimeout(base, 10*time.Second)
+		defer cancel()
+		if err := write(ctx); err != nil {
+			h.Log.Error("cannot record "+what, "err", err)
+		}
+	}()
 }

@@ -22,6 +22,7 @@ type Messages struct {
 	FlowUpdated      string `yaml:"flow_updated"`
 	TooManyMisses    string `yaml:"too_many_misses"`
 	Busy             string `yaml:"busy"`
+	DraftLost        string `yaml:"draft_lost"`
 	StepHelp         string `yaml:"step_help"`
 	Unsupported      string `yaml:"unsupported"`
 	PhotoOutsideFlow string `yaml:"photo_outside_flow"`

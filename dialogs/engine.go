@@ -21,6 +21,14 @@ type Sessions interface {
 	Lock(ctx context.Context, key string, ttl, wait time.Duration) (unlock func(), err error)
 }
 
+// Drafts records in the database which flow a resident has open: written
+// when a flow starts and ends, read only when a message makes no sense
+// without its session.
+type Drafts interface {
+	MarkDraft(ctx context.Context, openid, flow string, at time.Time) error
+	Draft(ctx context.Context, openid string) (flow string, at time.Time, err error)
+}
+
 // Route says what a word or a menu key does outside a flow: start a flow, or
 // answer at once.
 type Route struct {
@@ -46,9 +54,15 @@ type Engine struct {
 	// PhotoFlow and LocationFlow start when a photo or a location arrives
 	// outside any flow.
 	PhotoFlow, LocationFlow string
+	// Drafts, when set, durably marks which flow a resident is in, so that
+	// a draft lost with the session store (a Redis restart) is explained
+	// instead of met with "not understood".
+	Drafts Drafts
 	// Ask answers free text outside flows (the knowledge base); false means
 	// it has no good answer and the fallback is used.
 	Ask func(c *Ctx, text string) ([]string, bool)
+	// Metrics, when set, hears when flows start, complete or are abandoned.
+	Metrics FlowMetrics
 
 	flows   map[string]runner
 	matches []*Route
@@ -232,6 +246,7 @@ func (t *turn) run(in Input) error {
 	m := &t.c.Content.Messages
 	if t.sess != nil && t.c.Now.Sub(t.sess.At) > t.e.idle() {
 		title := t.e.flows[t.sess.Flow].title()
+		t.e.metrics().FlowAbandoned(t.sess.Flow, "idle")
 		t.pause()
 		t.say = append(t.say, content.Fill(m.IdleTimeout, "flow", title,
 			"minutes", strconv.Itoa(int(t.e.idle().Minutes()))))
@@ -266,7 +281,9 @@ func (t *turn) globalWord(w string) (bool, error) {
 		if t.sess == nil {
 			t.say = append(t.say, m.NothingToCancel)
 		} else {
+			t.e.metrics().FlowAbandoned(t.sess.Flow, "cancel")
 			t.sess, t.dirty = nil, true
+			t.markDraft("")
 			t.say = append(t.say, m.Cancelled)
 		}
 		return true, nil
@@ -323,7 +340,9 @@ func (t *turn) resume() error {
 		}
 	}
 	if latest == nil {
-		t.say = append(t.say, m.NothingToResume)
+		if !t.explainLostDraft() {
+			t.say = append(t.say, m.NothingToResume)
+		}
 		return nil
 	}
 	return t.unstash(latest.Flow, true)
@@ -399,7 +418,9 @@ func (t *turn) route(in Input) error {
 				return nil
 			}
 		}
-		t.say = append(t.say, m.Fallback)
+		if !t.explainLostDraft() {
+			t.say = append(t.say, m.Fallback)
+		}
 	default:
 		t.say = append(t.say, m.Unsupported)
 	}
@@ -443,7 +464,9 @@ func (t *turn) start(name string, in Input) error {
 		return err
 	}
 	t.sess = &session{Flow: name, Version: f.version(), At: t.c.Now, Data: data}
+	t.e.metrics().FlowStarted(name)
 	t.dirty = true
+	t.markDraft(name)
 	return t.apply(res, false)
 }
 
@@ -490,7 +513,9 @@ func (t *turn) apply(res Result, fromStep bool) error {
 		res.Done = res.Next == ""
 	}
 	if res.Done {
+		t.e.metrics().FlowCompleted(t.sess.Flow)
 		t.sess = nil
+		t.markDraft("")
 		return nil
 	}
 	if res.Next != "" && res.Next != t.sess.Step {
@@ -560,4 +585,51 @@ func pack(texts []string) []Reply {
 		out = append(out, Reply{Text: b.String()})
 	}
 	return out
+}
+
+// markDraft records the open flow ("" for none); a failure only costs the
+// explanation after a lost session, so it does not stop the conversation.
+func (t *turn) markDraft(flow string) {
+	if t.e.Drafts == nil {
+		return
+	}
+	if err := t.e.Drafts.MarkDraft(t.c.Context, t.c.OpenID, flow, t.c.Now); err != nil {
+		t.e.Log.Warn("cannot record the open flow", "err", err)
+	}
+}
+
+// explainLostDraft tells a resident whose draft vanished with the session
+// store (nothing in it had been submitted) that it must be started again.
+func (t *turn) explainLostDraft() bool {
+	if t.e.Drafts == nil || t.sess != nil || len(t.stash) > 0 {
+		return false
+	}
+	flow, at, err := t.e.Drafts.Draft(t.c.Context, t.c.OpenID)
+	if err != nil || flow == "" || t.e.flows[flow] == nil || t.c.Now.Sub(at) > t.e.idle()+stashTTL {
+		return false
+	}
+	t.markDraft("")
+	t.say = append(t.say, content.Fill(t.c.Content.Messages.DraftLost, "flow", t.e.flows[flow].title()))
+	return true
+}
+
+// FlowMetrics hears when flows start afresh, reach their end, or are
+// abandoned (reason: cancel, or idle when the resident stopped answering).
+type FlowMetrics interface {
+	FlowStarted(flow string)
+	FlowCompleted(flow string)
+	FlowAbandoned(flow, reason string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) FlowStarted(string)           {}
+func (noMetrics) FlowCompleted(string)         {}
+func (noMetrics) FlowAbandoned(string, string) {}
+
+func (e *Engine) metrics() FlowMetrics {
+	if e.Metrics == nil {
+		return noMetrics{}
+	}
+	return e.Metrics
 }

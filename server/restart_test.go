@@ -71,7 +71,8 @@ func TestRestartWithInProcessSessionsLosesOnlyTheDraft(t *testing.T) {
 	e2 := e.restart(st, storage.NewMemorySessions(e.clock.Now))
 	r2 := e2.resident(r.id, false)
 	// Documented behaviour: in-process sessions hold drafts in memory, so a
-	// restart forgets an unfinished draft; submitted reports are in the
-	// database and stay.
-	r2.transcript(t, []step{{"我的上报", []string{"YH-"}}, {"楼道堆满了杂物", []string{"没太明白"}}})
+	// restart forgets an unfinished draft — the resident is told so, once;
+	// submitted reports are in the database and stay.
+	r2.transcript(t, []step{{"我的上报", []string{"YH-"}}, {"楼道堆满了杂物", []string{"没能保存下来", "需要重新开始"}},
+		{"楼道堆满了杂物", []string{"没太明白"}}})
 }

@@ -47,11 +47,13 @@ func TestSubscribeWelcomeInBothModes(t *testing.T) {
 			r := e.resident(fmt.Sprintf("o-welcome-%v", safe), safe)
 			contains(t, r.push(wechattest.Subscribe(r.id)), "欢迎关注", "119")
 			contains(t, r.say("帮助"), "可以这样使用")
+			e.srv.Webhook.Wait() // facts about residents are recorded beside the reply
 			u, err := st.GetUser(context.Background(), r.id)
 			if err != nil || !u.Subscribed {
 				t.Fatalf("user after subscribe: %+v %v", u, err)
 			}
 			r.push(wechattest.Unsubscribe(r.id))
+			e.srv.Webhook.Wait()
 			if u, _ := st.GetUser(context.Background(), r.id); u.Subscribed {
 				t.Fatal("still subscribed after unsubscribe")
 			}
