@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/silenceper/wechat/v2/officialaccount"
@@ -77,12 +78,25 @@ type Client struct {
 	Tokens        TokenStore
 	Log           *slog.Logger
 
+	// Metrics, when set, hears of API errors, token fetches and deliveries.
+	Metrics interface {
+		APIError(code int)
+		TokenFetched(ok bool)
+		Delivered(channel, outcome string)
+	}
+
 	menu *menu.Menu
 }
 
 const tokenKey = "wechat:access_token"
 
-var sdkOnce sync.Once
+var (
+	sdkOnce sync.Once
+	// sdkBase is where the SDK's calls (menus) go. The SDK has one URI
+	// modifier per process, so the client built last decides: a server
+	// builds one, a test one per fake WeChat.
+	sdkBase atomic.Pointer[string]
+)
 
 // NewClient builds the client and configures the SDK once per process: its
 // calls go to base, its debug logging (which would print residents'
@@ -95,12 +109,13 @@ func NewClient(appID, secret, base string, tokens TokenStore, log *slog.Logger) 
 	}
 	c := &Client{AppID: appID, Secret: secret, Base: base, Tokens: tokens, Log: log,
 		HTTP: &http.Client{Timeout: 10 * time.Second}}
+	sdkBase.Store(&base)
 	sdkOnce.Do(func() {
 		logrus.SetLevel(logrus.WarnLevel)
 		logrus.SetOutput(io.Discard)
 		util.DefaultHTTPClient = c.HTTP
 		util.SetURIModifier(func(uri string) string {
-			return strings.Replace(uri, DefaultAPIBase, base, 1)
+			return strings.Replace(uri, DefaultAPIBase, *sdkBase.Load(), 1)
 		})
 	})
 	oa := officialaccount.NewOfficialAccount(&oaconfig.Config{AppID: appID, AppSecret: secret, Cache: sdkCache{tokens}})
@@ -137,7 +152,11 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int    `json:"expires_in"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/cgi-bin/token?"+q.Encode(), nil, &out); err != nil {
+	err = c.do(ctx, http.MethodGet, "/cgi-bin/token?"+q.Encode(), nil, &out)
+	if c.Metrics != nil {
+		c.Metrics.TokenFetched(err == nil && out.AccessToken != "")
+	}
+	if err != nil {
 		return "", err
 	}
 	if out.AccessToken == "" {
@@ -221,6 +240,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("wechat %s: bad answer: %w", apiPath(path), err)
 	}
 	if e.Code != 0 {
+		if c.Metrics != nil {
+			c.Metrics.APIError(e.Code)
+		}
 		return &APIError{Path: apiPath(path), Code: e.Code, Msg: e.Msg}
 	}
 	if out != nil {
@@ -234,7 +256,9 @@ func apiPath(p string) string { p, _, _ = strings.Cut(p, "?"); return p }
 // SendText sends a customer-service text message.
 func (c *Client) SendText(ctx context.Context, openid, text string) error {
 	body := map[string]any{"touser": openid, "msgtype": "text", "text": map[string]string{"content": text}}
-	return c.call(ctx, http.MethodPost, "/cgi-bin/message/custom/send", body, nil)
+	err := c.call(ctx, http.MethodPost, "/cgi-bin/message/custom/send", body, nil)
+	c.delivered("custom", err)
+	return err
 }
 
 // SendTemplate sends a template message and returns WeChat's msgid.
@@ -251,7 +275,23 @@ func (c *Client) SendTemplate(ctx context.Context, openid, templateID, link stri
 		MsgID int64 `json:"msgid"`
 	}
 	err := c.call(ctx, http.MethodPost, "/cgi-bin/message/template/send", body, &out)
+	c.delivered("template", err)
 	return out.MsgID, err
+}
+
+// delivered tells Metrics how a message went: sent, undeliverable (no retry
+// will help) or failed (it will be retried).
+func (c *Client) delivered(channel string, err error) {
+	if c.Metrics == nil {
+		return
+	}
+	outcome := "sent"
+	if Undeliverable(err) {
+		outcome = "undeliverable"
+	} else if err != nil {
+		outcome = "failed"
+	}
+	c.Metrics.Delivered(channel, outcome)
 }
 
 // Menu is the SDK's menu manager, created once.

@@ -87,6 +87,11 @@ type Worker struct {
 	Logger      *slog.Logger                    // default slog.Default()
 	// Log is another name for Logger, used when Logger is nil.
 	Log *slog.Logger
+	// Metrics, when set, hears of each attempt: its kind, its outcome (done,
+	// retry, dead) and how long the handler ran (0 when it did not run).
+	Metrics interface {
+		JobFinished(kind, outcome string, took time.Duration)
+	}
 
 	kickOnce sync.Once
 	kick     chan struct{}
@@ -217,9 +222,11 @@ func (w *Worker) process(ctx context.Context, job storage.Job) error {
 		return w.kill(ctx, log, job, fmt.Errorf("jobs: no handler for kind %q", job.Kind))
 	}
 
+	began := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, w.lease())
 	err := call(hctx, h, job)
 	cancel()
+	took := time.Since(began)
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
@@ -229,6 +236,7 @@ func (w *Worker) process(ctx context.Context, job storage.Job) error {
 			return fmt.Errorf("jobs: record job %d done: %w", job.ID, err)
 		}
 		log.DebugContext(ctx, "jobs: done")
+		w.observe(job.Kind, "done", took)
 		return nil
 	case IsPermanent(err):
 		return w.kill(ctx, log, job, err)
@@ -240,6 +248,7 @@ func (w *Worker) process(ctx context.Context, job storage.Job) error {
 		return fmt.Errorf("jobs: record job %d for retry: %w", job.ID, err)
 	}
 	log.WarnContext(ctx, "jobs: attempt failed, will retry", "err", err, "run_at", runAt)
+	w.observe(job.Kind, "retry", took)
 	return nil
 }
 
@@ -253,6 +262,7 @@ func (w *Worker) kill(ctx context.Context, log *slog.Logger, job storage.Job, ca
 		return fmt.Errorf("jobs: record job %d dead: %w", job.ID, err)
 	}
 	job.Status, job.LastError = storage.JobDead, cause.Error()
+	w.observe(job.Kind, "dead", 0)
 	log.ErrorContext(ctx, "jobs: job is dead", "err", cause)
 	if w.OnDead != nil {
 		func() {
@@ -276,4 +286,10 @@ func call(ctx context.Context, h Handler, job storage.Job) (err error) {
 		}
 	}()
 	return h(ctx, job)
+}
+
+func (w *Worker) observe(kind, outcome string, took time.Duration) {
+	if w.Metrics != nil {
+		w.Metrics.JobFinished(kind, outcome, took)
+	}
 }
