@@ -19,17 +19,17 @@ type bar struct {
 }
 
 type dayBar struct {
-	Day                       string
-	Filed, Closed             int
-	FiledH, ClosedH, FY, CY   int
-	X                         int
+	Day                     string
+	Filed, Closed           int
+	FiledH, ClosedH, FY, CY int
+	X                       int
 }
 
 type dashboardView struct {
-	S                                      storage.CaseStats
-	Status, Category, Community, Risk      []bar
-	Week                                   []dayBar
-	Scope                                  string
+	S                                 storage.CaseStats
+	Status, Category, Community, Risk []bar
+	Week                              []dayBar
+	Scope                             string
 }
 
 func bars(counts []storage.Count, label func(string) string, colour func(string) string, href func(string) string, useOpen bool) []bar {

@@ -180,12 +180,12 @@ func (c *Console) caseMap(g *content.Grids, cs hazardbot.Case) *svgMap {
 }
 
 type mapView struct {
-	Map        *svgMap
-	Legend     []legendItem
-	Grids      []gridRow
-	Unlocated  int
-	Total      int
-	Scope      string
+	Map       *svgMap
+	Legend    []legendItem
+	Grids     []gridRow
+	Unlocated int
+	Total     int
+	Scope     string
 }
 
 type legendItem struct{ Colour, Label string }
