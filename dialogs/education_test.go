@@ -761,3 +761,38 @@ func TestKnowledgeAnswerWithoutPublicURL(t *testing.T) {
 	expect(t, got, "📖 灭火器怎么用", "安全知识")
 	expectNot(t, got, "/k/", "全文")
 }
+
+// TestKnowledgeEverydayQuestions is a second set, written apart from the
+// test set: everyday requests the account will get that are not about
+// safety must get no article, and other phrasings of safety questions the
+// right one.
+func TestKnowledgeEverydayQuestions(t *testing.T) {
+	ix := newKnowledgeIndex(content.MustLoadEmbedded().Knowledge)
+	for _, q := range []string{"今天中午吃什么", "物业费怎么交", "小区停车位怎么申请", "孩子上小学怎么报名", "垃圾分类怎么分",
+		"养老金什么时候发", "医保卡丢了怎么补办", "楼上装修太吵了", "晚上有广场舞吗", "街道办电话多少", "帮我查一下公交", "最近有什么活动"} {
+		if m, ok := ix.Best(q); ok {
+			t.Errorf("%q answered with %s (score %.1f)", q, m.Article.ID, m.Score)
+		}
+	}
+	right := 0
+	cases := []knowledgeCase{
+		{"天然气味道很重怎么处理", "gas-leak"}, {"电瓶车放在家里充电安全吗", "ebike-charging"},
+		{"老人被鱼刺卡住了", "choking-heimlich"}, {"开车遇到积水要不要冲过去", "flooded-road-driving"},
+		{"地下停车场被水淹了", "flood-garage"}, {"暴雨预警是什么颜色最严重", "warning-colors"},
+		{"煤炉取暖晚上要开窗吗", "co-poisoning"}, {"胸外按压每分钟多少次", "cpr-adult"},
+		{"楼道被杂物堵住了", "fire-exit-blocked"}, {"灭火器过期了还能用吗", "fire-extinguisher"},
+		{"人被困在电梯里", "elevator-trapped"}, {"遇到泥石流怎么逃", "landslide-debris-flow"},
+		{"高温天怎么防中暑", "heat-stroke"}, {"被烫伤起泡了", "burns-scalds"}, {"有人触电倒地", "electric-shock"},
+	}
+	for _, kc := range cases {
+		if m, ok := ix.Best(kc.Q); ok && m.Article.ID == kc.Want {
+			right++
+		} else {
+			t.Logf("%q → %s, want %s", kc.Q, m.Article.ID, kc.Want)
+		}
+	}
+	fmt.Printf("knowledge, everyday phrasings: %d/%d right, %d off-topic refused\n", right, len(cases), 12)
+	if float64(right) < 0.85*float64(len(cases)) {
+		t.Fatalf("%d/%d right", right, len(cases))
+	}
+}
