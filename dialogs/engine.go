@@ -412,15 +412,17 @@ func (t *turn) route(in Input) error {
 	case in.Kind == KindEvent:
 		return nil // events nobody handles need no answer
 	case in.Kind == KindText || in.Kind == KindVoice:
+		// A lost draft first: the text was most likely an answer to it.
+		if t.explainLostDraft() {
+			return nil
+		}
 		if t.e.Ask != nil && strings.TrimSpace(in.Text) != "" {
 			if texts, ok := t.e.Ask(t.c, in.Text); ok {
 				t.say = append(t.say, texts...)
 				return nil
 			}
 		}
-		if !t.explainLostDraft() {
-			t.say = append(t.say, m.Fallback)
-		}
+		t.say = append(t.say, m.Fallback)
 	default:
 		t.say = append(t.say, m.Unsupported)
 	}
