@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,8 @@ type Webhook struct {
 	// Timeout is how long a passive reply may take (default 4.5 s); work that
 	// runs longer answers through the customer-service API.
 	Timeout time.Duration
+	// Busy is what a resident reads when handling their message failed.
+	Busy string
 	// JobFinished receives TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH events.
 	JobFinished func(ctx context.Context, ev JobFinish) error
 	// Metrics, when set, hears of every push: its type, its outcome (reply,
@@ -366,8 +369,19 @@ func (h *Webhook) sendLater(ctx context.Context, openid, key string, replies []d
 	}
 }
 
-// handle turns a push into dialog input and runs it.
-func (h *Webhook) handle(ctx context.Context, m *message.MixMessage) []dialogs.Reply {
+// handle turns a push into dialog input and runs it. A panic in a flow is
+// logged and leaves the resident a busy answer instead of taking the
+// process down with every other resident's conversation.
+func (h *Webhook) handle(ctx context.Context, m *message.MixMessage) (replies []dialogs.Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.Log.Error("dialog panicked", "panic", p, "stack", string(debug.Stack()))
+			replies = nil
+			if h.Busy != "" {
+				replies = []dialogs.Reply{{Text: h.Busy}}
+			}
+		}
+	}()
 	openid, at := string(m.FromUserName), time.Unix(m.CreateTime, 0).UTC()
 	in := dialogs.Input{OpenID: openid, At: at}
 	switch m.MsgType {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"hazardbot/content"
 )
@@ -570,7 +571,7 @@ func (t *turn) restartAfterUpgrade() error {
 func pack(texts []string) []Reply {
 	var out []Reply
 	var b strings.Builder
-	for _, s := range texts {
+	for _, s := range splitLong(texts) {
 		if s == "" {
 			continue
 		}
@@ -634,4 +635,25 @@ func (e *Engine) metrics() FlowMetrics {
 		return noMetrics{}
 	}
 	return e.Metrics
+}
+
+// splitLong cuts any text over the reply size at line breaks (or, for a
+// single huge line, at a character boundary).
+func splitLong(texts []string) []string {
+	var out []string
+	for _, s := range texts {
+		for len(s) > maxReplySize {
+			cut := strings.LastIndexByte(s[:maxReplySize], '\n')
+			if cut <= 0 {
+				cut = maxReplySize
+				for cut > 0 && !utf8.RuneStart(s[cut]) {
+					cut--
+				}
+			}
+			out = append(out, s[:cut])
+			s = strings.TrimLeft(s[cut:], "\n")
+		}
+		out = append(out, s)
+	}
+	return out
 }

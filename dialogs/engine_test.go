@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"hazardbot/content"
 	"hazardbot/storage"
@@ -280,6 +281,21 @@ func TestPackKeepsRepliesUnderWeChatsLimit(t *testing.T) {
 		if len(r.Text) > maxReplySize {
 			t.Fatalf("reply of %d bytes", len(r.Text))
 		}
+	}
+}
+
+func TestPackSplitsOneHugeText(t *testing.T) {
+	huge := strings.Repeat("很长的一行没有换行", 500) + "\n" + strings.Repeat("第二段", 10)
+	got := pack([]string{huge})
+	var joined strings.Builder
+	for _, r := range got {
+		if len(r.Text) > maxReplySize || !utf8.ValidString(r.Text) {
+			t.Fatalf("reply of %d bytes, valid UTF-8 %v", len(r.Text), utf8.ValidString(r.Text))
+		}
+		joined.WriteString(r.Text)
+	}
+	if !strings.Contains(joined.String(), "第二段第二段") || len(got) < 2 {
+		t.Fatalf("lost text: %d replies", len(got))
 	}
 }
 

@@ -206,3 +206,13 @@ func slowRoute(word string, d time.Duration, started chan struct{}) dialogs.Rout
 		return []string{"慢慢处理完了"}, nil
 	}}
 }
+
+func TestAPanickingFlowLeavesABusyAnswer(t *testing.T) {
+	e := newEnv(t, storagetest.OpenSQLite(t), memSessions)
+	e.srv.Engine.AddRoute(dialogs.Route{Words: []string{"炸"}, Answer: func(*dialogs.Ctx, dialogs.Input) ([]string, error) {
+		panic("a bug in a flow")
+	}})
+	r := e.resident("o-panic", false)
+	contains(t, r.say("炸"), "系统有点忙")
+	contains(t, r.say("帮助"), "可以这样使用")
+}
