@@ -1,6 +1,7 @@
 package hazardbot
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -144,6 +145,26 @@ type Redemption struct {
 	ClosedAt   time.Time // picked up, expired or cancelled; zero while held
 	ClosedBy   string    // staff:<name> for pickups and cancellations, system for expiries
 }
+
+// RedeemRequest is a resident's confirmed wish to redeem a reward.
+type RedeemRequest struct {
+	OpenID   string
+	RewardID int64
+	// Key makes the request idempotent: the same key again returns the
+	// redemption made the first time, whatever happened since.
+	Key     string
+	Reason  string // the hold's ledger line, e.g. 兑换冻结：灭火毯
+	HoldFor time.Duration
+	At      time.Time
+}
+
+// Why a redemption or an award was refused; nothing was written.
+var (
+	ErrInsufficientPoints = errors.New("not enough points")
+	ErrOutOfStock         = errors.New("reward out of stock")
+	ErrLimitReached       = errors.New("per-person limit reached")
+	ErrUnavailable        = errors.New("reward not available")
+)
 
 // PointsEntry is one line of a resident's points ledger as residents and
 // staff read it. HoldStatus is the redemption's current status for the

@@ -70,7 +70,7 @@ type PointsNotes struct {
 	Malicious      string `yaml:"malicious" fill:"ticket points"`
 	Expired        string `yaml:"expired" fill:"reward points"`
 	Cancelled      string `yaml:"cancelled" fill:"reward points"`
-	Adjusted       string `yaml:"adjusted" fill:"delta reason balance"`
+	Adjusted       string `yaml:"adjusted" fill:"delta reason"`
 }
 
 // MyPointsTexts are 我的积分's texts.
@@ -79,6 +79,7 @@ type MyPointsTexts struct {
 	Held          string            `yaml:"held" fill:"held"`
 	Recent        string            `yaml:"recent"`
 	Entry         string            `yaml:"entry" fill:"date delta reason status"`
+	HoldStatus    map[string]string `yaml:"hold_status"` // redemption status → what a hold's line adds
 	Month         string            `yaml:"month" fill:"earned detail redeemed deducted"`
 	MonthDetail   string            `yaml:"month_detail" fill:"parts"`
 	MonthDeducted string            `yaml:"month_deducted" fill:"deducted"`
@@ -149,6 +150,7 @@ type PatrolTexts struct {
 	TooFar       string `yaml:"too_far" fill:"point distance radius"`
 	Done         string `yaml:"done" fill:"point time points"`
 	Points       string `yaml:"points" fill:"points"`
+	AskPhoto     string `yaml:"ask_photo"`
 	Already      string `yaml:"already" fill:"point time"`
 	PhotoSaved   string `yaml:"photo_saved"`
 	Finished     string `yaml:"finished"`
@@ -171,6 +173,12 @@ func (l *loader) points(c *Content) {
 		for _, st := range []string{"report", "quiz", "patrol", "manual"} {
 			if strings.TrimSpace(sources[st]) == "" {
 				l.addf(pointsFile, lineAt(doc, "texts", "mine", "sources"), "texts.mine.sources needs a name for %q", st)
+			}
+		}
+		holds := c.Points.Texts.Mine.HoldStatus
+		for _, st := range []string{"held", "picked_up", "expired", "cancelled"} {
+			if strings.TrimSpace(holds[st]) == "" {
+				l.addf(pointsFile, lineAt(doc, "texts", "mine", "hold_status"), "texts.mine.hold_status needs a text for %q", st)
 			}
 		}
 	}

@@ -27,7 +27,7 @@ import (
 
 // ErrInsufficientPoints means an entry would take a balance below zero;
 // nothing was written.
-var ErrInsufficientPoints = errors.New("storage: not enough points")
+var ErrInsufficientPoints = hazardbot.ErrInsufficientPoints
 
 // maxLedgerKeyLen matches points_ledger.idem_key VARCHAR(191).
 const maxLedgerKeyLen = 191
@@ -79,6 +79,10 @@ type PointsChange struct {
 	Clamp     bool
 	Audit     *AuditEntry // appended in the transaction when an entry is added
 	FollowUps []FollowUp  // enqueued when an entry is added
+	// Then, when set, gives more follow-ups from what was written (say, a
+	// message with the new balance); called in the transaction when an
+	// entry is added.
+	Then func(PointsResult) []FollowUp
 }
 
 // PointsResult is what ApplyPoints did.
@@ -130,7 +134,11 @@ func (s *Store) ApplyPoints(ctx context.Context, ch PointsChange) (PointsResult,
 				return err
 			}
 		}
-		return enqueueFollowUps(ctx, tx, s.Dialect, ch.Awards[0].At, ch.FollowUps)
+		follow := ch.FollowUps
+		if ch.Then != nil {
+			follow = append(follow[:len(follow):len(follow)], ch.Then(res)...)
+		}
+		return enqueueFollowUps(ctx, tx, s.Dialect, ch.Awards[0].At, follow)
 	})
 	switch {
 	case isDuplicate(err):

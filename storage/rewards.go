@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -23,9 +24,9 @@ import (
 
 // Errors of redemptions and check-ins, checked with errors.Is.
 var (
-	ErrOutOfStock   = errors.New("storage: reward out of stock")
-	ErrLimitReached = errors.New("storage: per-person limit reached")
-	ErrUnavailable  = errors.New("storage: reward not available")
+	ErrOutOfStock   = hazardbot.ErrOutOfStock
+	ErrLimitReached = hazardbot.ErrLimitReached
+	ErrUnavailable  = hazardbot.ErrUnavailable
 	ErrHoldExpired  = errors.New("storage: hold expired")
 	ErrNotDue       = errors.New("storage: hold not yet due to expire")
 )
@@ -743,16 +744,7 @@ func (s *Store) Redemptions(ctx context.Context, f RedemptionFilter) ([]hazardbo
 }
 
 // RedeemRequest is a resident's confirmed wish to redeem a reward.
-type RedeemRequest struct {
-	OpenID   string
-	RewardID int64
-	// Key makes the request idempotent: the same key again returns the
-	// redemption made the first time, whatever happened since.
-	Key     string
-	Reason  string // the hold's ledger line, e.g. 兑换冻结：灭火毯
-	HoldFor time.Duration
-	At      time.Time
-}
+type RedeemRequest = hazardbot.RedeemRequest
 
 // Redeem holds a reward for a resident: in one transaction it takes one off
 // the stock (never below zero), checks the per-person limit, writes the
@@ -977,6 +969,22 @@ func (s *Store) ConfirmPickup(ctx context.Context, code, actor string, now time.
 	return red, nil
 }
 
+// HeldRedemptions lists a resident's redemptions waiting to be picked up,
+// the soonest to expire first.
+func (s *Store) HeldRedemptions(ctx context.Context, openid string) ([]hazardbot.Redemption, error) {
+	var rows []redemptionRow
+	err := s.DB.SelectContext(ctx, &rows, "SELECT "+redemptionCols+` FROM redemptions WHERE openid = ? AND status = 'held'
+		ORDER BY expires_at, id`, openid)
+	if err != nil {
+		return nil, fmt.Errorf("storage: held redemptions: %w", err)
+	}
+	out := make([]hazardbot.Redemption, len(rows))
+	for i, r := range rows {
+		out[i] = r.redemption()
+	}
+	return out, nil
+}
+
 // HeldPoints sums a resident's points in redemptions not yet picked up.
 func (s *Store) HeldPoints(ctx context.Context, openid string) (int, error) {
 	var n int
@@ -986,3 +994,46 @@ func (s *Store) HeldPoints(ctx context.Context, openid string) (int, error) {
 	}
 	return n, nil
 }
+
+// ---- rules' look-ups ----
+
+// FirstReporter reports whether r was the first report of its hazard: no
+// other resident's earlier report was merged into it, nor stood within
+// radius metres with the same category in the window before it. Rejected
+// reports, and reports closed before r came in (that hazard was fixed; this
+// is a new one), do not count. Without a location only merges can tell.
+func (s *Store) FirstReporter(ctx context.Context, r hazardbot.Report, radius float64, window time.Duration) (bool, error) {
+	created := r.CreatedAt.UTC()
+	var merged int
+	err := s.DB.GetContext(ctx, &merged, `SELECT COUNT(*) FROM reports WHERE duplicate_of = ? AND created_at < ? AND openid <> ?`,
+		r.Ticket, created, r.OpenID)
+	if err != nil {
+		return false, fmt.Errorf("storage: first reporter: %w", err)
+	}
+	if merged > 0 || !r.HasLocation {
+		return merged == 0, nil
+	}
+	dLat := radius / 111320
+	dLng := radius / (111320 * max(cosDeg(r.Lat), 0.01))
+	var near []struct {
+		Lat float64 `db:"lat"`
+		Lng float64 `db:"lng"`
+	}
+	err = s.DB.SelectContext(ctx, &near, `SELECT lat, lng FROM reports
+		WHERE category = ? AND id <> ? AND openid <> ? AND created_at < ? AND created_at >= ?
+		AND lat BETWEEN ? AND ? AND lng BETWEEN ? AND ?
+		AND status <> ? AND NOT (status = ? AND closed_at IS NOT NULL AND closed_at < ?)`,
+		r.Category, r.ID, r.OpenID, created, created.Add(-window), r.Lat-dLat, r.Lat+dLat, r.Lng-dLng, r.Lng+dLng,
+		string(hazardbot.StatusRejected), string(hazardbot.StatusClosed), created)
+	if err != nil {
+		return false, fmt.Errorf("storage: first reporter: %w", err)
+	}
+	for _, n := range near {
+		if hazardbot.Distance(r.Lat, r.Lng, n.Lat, n.Lng) <= radius {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func cosDeg(d float64) float64 { return math.Cos(d * math.Pi / 180) }
