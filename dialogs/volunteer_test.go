@@ -56,7 +56,10 @@ func (h *volHarness) send(in Input) string {
 	return strings.Join(parts, "\n---\n")
 }
 
-func (h *volHarness) say(text string) string { h.t.Helper(); return h.send(Input{Kind: KindText, Text: text}) }
+func (h *volHarness) say(text string) string {
+	h.t.Helper()
+	return h.send(Input{Kind: KindText, Text: text})
+}
 
 func (h *volHarness) location(lat, lng float64) string {
 	h.t.Helper()
