@@ -59,3 +59,8 @@ const PseudonymPrefix = "anon:"
 
 // IsPseudonym reports whether openid is a pseudonym retention put in place.
 func IsPseudonym(openid string) bool { return strings.HasPrefix(openid, PseudonymPrefix) }
+
+// InWeChat reports whether openid is a WeChat resident who can be sent
+// messages: not the channel of a report from elsewhere (open311:hotline)
+// nor a pseudonym. WeChat openids never hold a colon.
+func InWeChat(openid string) bool { return openid != "" && !strings.Contains(openid, ":") }

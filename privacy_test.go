@@ -18,3 +18,11 @@ func TestMaskContacts(t *testing.T) {
 		}
 	}
 }
+
+func TestInWeChat(t *testing.T) {
+	for openid, want := range map[string]bool{"oAbC-123_xyz": true, "open311:hotline12345": false, "anon:r42": false, "": false} {
+		if InWeChat(openid) != want {
+			t.Errorf("InWeChat(%q) = %v", openid, !want)
+		}
+	}
+}

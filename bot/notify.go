@@ -50,6 +50,11 @@ func (n *Notifier) Handle(ctx context.Context, job storage.Job) error {
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return jobs.Permanent(fmt.Errorf("notify payload: %w", err))
 	}
+	if !hazardbot.InWeChat(p.OpenID) {
+		// A report from another channel (Open311) or anonymised by
+		// retention: there is nobody in WeChat to tell.
+		return n.Store.RecordNotification(ctx, p.EventID, p.OpenID, "", storage.NotifyUndeliverable, "not a WeChat resident", n.Now())
+	}
 	ev, err := n.Store.Event(ctx, p.EventID)
 	if err != nil {
 		return err

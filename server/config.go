@@ -43,6 +43,15 @@ type Config struct {
 
 	// IdleTimeout ends a conversation step nobody answers (HAZARDBOT_IDLE_TIMEOUT, default 30m).
 	IdleTimeout time.Duration
+
+	// RetentionDays is how long after a report is finished its reporter's
+	// personal data is kept (HAZARDBOT_RETENTION_DAYS, default 365; 0 keeps
+	// it forever).
+	RetentionDays int
+	// Open311Keys maps each Open311 client's name to its api_key
+	// (HAZARDBOT_OPEN311_KEYS, e.g. "hotline12345=KEY"); with none, filing
+	// through Open311 is refused and reading still works.
+	Open311Keys map[string]string
 }
 
 // Demo credentials: public on purpose, only ever used with the built-in fake.
@@ -106,6 +115,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, &ConfigError{"HAZARDBOT_REPORT_DAILY_CAP", fmt.Sprintf("%q is not a number from 1 to 1000", capText), "unset it for 10"}
 	} else {
 		c.DailyCap = n
+	}
+	days := get("HAZARDBOT_RETENTION_DAYS", "365")
+	if n, err := strconv.Atoi(days); err != nil || n < 0 || n > 3650 {
+		return c, &ConfigError{"HAZARDBOT_RETENTION_DAYS", fmt.Sprintf("%q is not a number of days from 0 to 3650", days), "unset it for 365, or set 0 to keep personal data forever"}
+	} else {
+		c.RetentionDays = n
+	}
+	if keys, err := parseOpen311Keys(getenv("HAZARDBOT_OPEN311_KEYS")); err != nil {
+		return c, &ConfigError{"HAZARDBOT_OPEN311_KEYS", err.Error(), "list name=key pairs separated by commas, e.g. hotline12345=<32 random characters>"}
+	} else {
+		c.Open311Keys = keys
 	}
 	idle := get("HAZARDBOT_IDLE_TIMEOUT", "30m")
 	var err error

@@ -22,6 +22,7 @@ import (
 	"hazardbot/content"
 	"hazardbot/dialogs"
 	"hazardbot/jobs"
+	"hazardbot/metrics"
 	"hazardbot/storage"
 )
 
@@ -35,6 +36,7 @@ type Server struct {
 	Webhook  *bot.Webhook
 	WeChat   *bot.Client
 	Worker   *jobs.Worker
+	Metrics  *metrics.Metrics
 	// FakeAPI is the built-in fake WeChat API in demo mode, else nil.
 	FakeAPI *wechattest.API
 
@@ -142,6 +144,9 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		s.FakeAPI = wechattest.NewAPI(cfg.AppID, cfg.AppSecret)
 		s.FakeAPI.NoWindow = true
 		s.mux.Handle(FakePrefix+"/", http.StripPrefix(FakePrefix, s.FakeAPI))
+	}
+	if err := s.wireEcosystem(ctx); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
