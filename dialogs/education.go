@@ -92,8 +92,8 @@ func (ed Education) community(c *Ctx) string {
 	return id
 }
 
-// communityName is a community's name from the grids, or "".
-func communityName(c *content.Content, id string) string {
+// leaderboardCommunity is a community's name from the grids, or "".
+func leaderboardCommunity(c *content.Content, id string) string {
 	if id == "" || c.Grids == nil {
 		return ""
 	}
@@ -112,7 +112,7 @@ func (q *quiz) leaderboard(c *Ctx, in Input) ([]string, error) {
 	week := hazardbot.Day(hazardbot.StartOfWeek(c.Now))
 	cid := q.community(c)
 	scope := t.Overall
-	if name := communityName(c.Content, cid); name != "" {
+	if name := leaderboardCommunity(c.Content, cid); name != "" {
 		scope = content.Fill(t.CommScope, "community", name)
 	} else {
 		cid = "" // a community the grids no longer know: show everyone
