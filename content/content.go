@@ -33,6 +33,8 @@ type Content struct {
 	Knowledge []Article  // knowledge/*.md
 	Shelters  []Shelter  // shelters.yaml
 
+	Notices Notices // notices.yaml: warning levels, hazard types, notice texts
+
 	Staff StaffTexts // staff.yaml: console title, WeChat binding, overdue digest
 
 	Points    Points         // points.yaml: points rules, 我的积分 and 积分兑换 texts
@@ -85,6 +87,7 @@ func Load(dir string) (*Content, error) {
 	l.menu(&c.Menu)
 	l.report(c)
 	l.education(c)
+	l.notices(&c.Notices)
 	l.staff(c)
 	l.points(c) // after education: it checks the quiz's numbers against points.yaml
 	if len(l.problems) > 0 {
