@@ -1,6 +1,9 @@
 package content
 
-import "unicode/utf8"
+import (
+	"net/url"
+	"unicode/utf8"
+)
 
 // Menu is the account's custom menu (menu.yaml), in WeChat's shape.
 type Menu struct {
@@ -64,11 +67,15 @@ func (l *loader) menu(m *Menu) {
 		}
 		if len(b.SubButtons) == 0 {
 			l.checkButton(b, line, seen)
-		} else if b.Type != "" {
-			l.addf(menuFile, line, "button %q has sub-buttons and must not have a type", b.Name)
+		} else if b.Type != "" || b.Key != "" || b.URL != "" {
+			l.addf(menuFile, line, "button %q has sub-buttons and must not have a type, key or url", b.Name)
 		}
 		for j, s := range b.SubButtons {
-			l.checkButton(s, lineAt(doc, "buttons", i, "sub_buttons", j), seen)
+			subLine := lineAt(doc, "buttons", i, "sub_buttons", j)
+			if len(s.SubButtons) > 0 {
+				l.addf(menuFile, subLine, "sub-button %q has sub-buttons: WeChat menus have two levels only", s.Name)
+			}
+			l.checkButton(s, subLine, seen)
 		}
 	}
 }
@@ -79,8 +86,9 @@ func (l *loader) checkButton(b Button, line int, seen map[string]bool) {
 	}
 	switch {
 	case b.Type == "view":
-		if b.URL == "" || len(b.URL) > maxURLBytes {
-			l.addf(menuFile, line, "view button %q needs a url of at most %d bytes", b.Name, maxURLBytes)
+		if u, err := url.Parse(b.URL); b.URL == "" || len(b.URL) > maxURLBytes || err != nil ||
+			(u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.addf(menuFile, line, "view button %q needs an http(s) url of at most %d bytes", b.Name, maxURLBytes)
 		}
 	case keyedTypes[b.Type]:
 		if b.Key == "" || len(b.Key) > maxKeyBytes {

@@ -71,33 +71,46 @@ func (s *Server) queueRetention(ctx context.Context, now time.Time) error {
 }
 
 // runRetention is the job handler for JobRetention: it queues tomorrow's
-// run, anonymises the reports finished more than RetentionDays ago in
-// batches, and prunes finished jobs. A run cut short by its lease is simply
+// run, then runs RunRetention. A run cut short by its lease is simply
 // retried; each report is anonymised in its own transaction.
 func (s *Server) runRetention(ctx context.Context, _ storage.Job) error {
 	now := s.now()
 	if err := s.queueRetention(ctx, now); err != nil {
 		return err
 	}
-	before := now.AddDate(0, 0, -s.Config.RetentionDays)
-	total := 0
+	n, pruned, err := RunRetention(ctx, s.Store, s.Config.RetentionDays, now)
+	if err != nil {
+		return err
+	}
+	s.Log.Info("retention: personal data removed from finished reports", "reports", n,
+		"finished_before", now.AddDate(0, 0, -s.Config.RetentionDays).In(hazardbot.Shanghai).Format(time.DateOnly),
+		"jobs_pruned", pruned)
+	return nil
+}
+
+// RunRetention anonymises, in batches, every report finished more than
+// days ago (see storage/retention.go for what changes) and prunes finished
+// jobs older than 30 days; it returns how many of each it changed. The
+// nightly job and `hazardbot retention` both run it.
+func RunRetention(ctx context.Context, st *storage.Store, days int, now time.Time) (reports int, jobs int64, err error) {
+	if days < 1 {
+		return 0, 0, fmt.Errorf("retention: keep finished reports at least 1 day, not %d", days)
+	}
+	before := now.AddDate(0, 0, -days)
 	for {
-		done, err := s.Store.AnonymiseFinished(ctx, before, now, retentionBatch)
-		total += len(done)
+		done, err := st.AnonymiseFinished(ctx, before, now, retentionBatch)
+		reports += len(done)
 		if err != nil {
-			return fmt.Errorf("retention: %w", err)
+			return reports, 0, fmt.Errorf("retention: %w", err)
 		}
 		if len(done) < retentionBatch {
 			break
 		}
 	}
-	pruned, err := s.Store.PruneJobs(ctx, now.Add(-jobsKept))
-	if err != nil {
-		return fmt.Errorf("retention: %w", err)
+	if jobs, err = st.PruneJobs(ctx, now.Add(-jobsKept)); err != nil {
+		return reports, 0, fmt.Errorf("retention: %w", err)
 	}
-	s.Log.Info("retention: personal data removed from finished reports", "reports", total,
-		"finished_before", before.Format(time.DateOnly), "jobs_pruned", pruned)
-	return nil
+	return reports, jobs, nil
 }
 
 var open311Name = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

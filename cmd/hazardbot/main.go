@@ -29,6 +29,9 @@ Usage:
   hazardbot [serve]          run the server (configuration from the environment; see README.md)
   hazardbot sim [flags]      chat with a running hazardbot from this terminal, as WeChat would
   hazardbot migrate          apply database migrations and exit
+  hazardbot menu push|show   publish content/menu.yaml as the account's menu, or show WeChat's
+  hazardbot retention [--dry-run]
+                             anonymise reports finished more than HAZARDBOT_RETENTION_DAYS ago
   hazardbot healthcheck       exit 0 when the local server answers /healthz (for containers)
   hazardbot content check [DIR]
                              validate the content files (embedded, or DIR laid over them)
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return sim(ctx, args, getenv, stdin, stdout)
 	case "migrate":
 		return migrate(ctx, getenv)
+	case "menu":
+		return menuCmd(ctx, args, getenv, stdout)
+	case "retention":
+		return retentionCmd(ctx, args, getenv, stdout)
 	case "content":
 		return contentCmd(args, getenv, stdout)
 	case "healthcheck":
