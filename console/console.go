@@ -385,7 +385,16 @@ func (c *Console) funcs() template.FuncMap {
 		"grid":      c.gridName,
 		"mask":      MaskPhone,
 		"roleName":  func(r hazardbot.Role) string { return r.Name() },
-		"actName":   func(a hazardbot.Action) string { return a.Name() },
+		"actor": func(a string) string {
+			switch {
+			case a == "resident":
+				return "居民上报"
+			case a == "system":
+				return "系统"
+			}
+			return strings.TrimPrefix(a, "staff:")
+		},
+		"actName": func(a hazardbot.Action) string { return a.Name() },
 		"hours": func(d time.Duration) string {
 			if d <= 0 {
 				return "—"

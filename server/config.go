@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"hazardbot"
 	"hazardbot/bot"
 	"hazardbot/storage"
 )
@@ -52,6 +53,13 @@ type Config struct {
 	// (HAZARDBOT_OPEN311_KEYS, e.g. "hotline12345=KEY"); with none, filing
 	// through Open311 is refused and reading still works.
 	Open311Keys map[string]string
+
+	// Deadlines are the rectification deadlines by risk level
+	// (HAZARDBOT_DEADLINES, e.g. "red=24h,orange=72h,yellow=168h,blue=360h").
+	Deadlines hazardbot.Deadlines
+	// TemplateDigest is the template id of the daily overdue digest to staff
+	// outside the 48-hour window (WECHAT_TEMPLATE_DIGEST); "" records it undeliverable.
+	TemplateDigest string
 }
 
 // Demo credentials: public on purpose, only ever used with the built-in fake.
@@ -95,6 +103,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		APIBase:    get("WECHAT_API_BASE", ""),
 	}
 	c.TemplateStatus = get("WECHAT_TEMPLATE_STATUS", "")
+	c.TemplateDigest = get("WECHAT_TEMPLATE_DIGEST", "")
+	if d, err := hazardbot.ParseDeadlines(get("HAZARDBOT_DEADLINES", "")); err != nil {
+		return c, &ConfigError{"HAZARDBOT_DEADLINES", err.Error(), "unset it for red=24h,orange=72h,yellow=168h,blue=360h"}
+	} else {
+		c.Deadlines = d
+	}
 	c.PublicURL = strings.TrimRight(get("HAZARDBOT_PUBLIC_URL", ""), "/")
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -19,6 +19,7 @@ import (
 	"hazardbot"
 	"hazardbot/bot"
 	"hazardbot/bot/wechattest"
+	"hazardbot/console"
 	"hazardbot/content"
 	"hazardbot/dialogs"
 	"hazardbot/jobs"
@@ -36,6 +37,7 @@ type Server struct {
 	Webhook  *bot.Webhook
 	WeChat   *bot.Client
 	Worker   *jobs.Worker
+	Console  *console.Console
 	Metrics  *metrics.Metrics
 	// FakeAPI is the built-in fake WeChat API in demo mode, else nil.
 	FakeAPI *wechattest.API
@@ -103,6 +105,13 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		Idle:     cfg.IdleTimeout,
 	}
 	s.Engine.AddBasics()
+	if s.Console, err = console.New(console.Options{Store: s.Store, Sessions: s.Sessions, Content: s.Content,
+		Lifecycle: hazardbot.Lifecycle{Deadlines: cfg.Deadlines}, DataDir: cfg.DataDir, Now: s.now, Log: s.Log,
+		Kick: func() { s.Worker.Kick() }, PublicURL: cfg.PublicURL, WeChat: s.WeChat, Undeliverable: bot.Undeliverable,
+		DigestTemplate: cfg.TemplateDigest}); err != nil {
+		return nil, err
+	}
+	s.Console.AddChatRoutes(s.Engine) // 绑定 <code> before any other free-text route
 	// Before the reports: a question about a danger gets its article.
 	s.Engine.AddEducation(dialogs.Education{Store: s.Store, Awards: s.Store, BaseURL: cfg.PublicURL, Community: s.residentCommunity})
 	s.Engine.AddReports(s.Store, cfg.DailyCap)
@@ -123,6 +132,8 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 			bot.KindCustomText:        s.WeChat.HandleCustomText,
 			hazardbot.JobFetchPhoto:   photos.Handle,
 			hazardbot.JobNotifyStatus: notifier.Handle,
+			console.JobOverdueSweep:   s.Console.HandleSweep,
+			console.JobDigest:         s.Console.HandleDigest,
 		},
 		OnDead: func(ctx context.Context, job storage.Job, cause error) {
 			if job.Kind == hazardbot.JobFetchPhoto {
@@ -133,7 +144,12 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		},
 	}
 
+	if err := s.Console.StartSweeps(ctx); err != nil {
+		return nil, err
+	}
+
 	s.mux = http.NewServeMux()
+	s.mux.Handle("/console/", s.Console)
 	s.mux.Handle("/wechat", s.Webhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")

@@ -32,6 +32,8 @@ Usage:
   hazardbot menu push|show   publish content/menu.yaml as the account's menu, or show WeChat's
   hazardbot retention [--dry-run]
                              anonymise reports finished more than HAZARDBOT_RETENTION_DAYS ago
+  hazardbot user add --username NAME --role admin|street|community|viewer [--community ID]
+                             create a console user (password on standard input)
   hazardbot healthcheck       exit 0 when the local server answers /healthz (for containers)
   hazardbot content check [DIR]
                              validate the content files (embedded, or DIR laid over them)
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return sim(ctx, args, getenv, stdin, stdout)
 	case "migrate":
 		return migrate(ctx, getenv)
+	case "user":
+		return userCmd(ctx, args, getenv, stdin, stdout)
 	case "menu":
 		return menuCmd(ctx, args, getenv, stdout)
 	case "retention":
