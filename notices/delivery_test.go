@@ -14,9 +14,9 @@ import (
 func TestChannelPerResident(t *testing.T) {
 	storagetest.Stores(t, func(t *testing.T, st *storage.Store) {
 		w := newWorld(t, st)
-		w.follower("o-recent", 2*time.Hour)  // inside the 48-hour window
-		w.follower("o-old", 72*time.Hour)    // outside it
-		w.follower("o-gone", 72*time.Hour)   // unfollowed since
+		w.follower("o-recent", 2*time.Hour) // inside the 48-hour window
+		w.follower("o-old", 72*time.Hour)   // outside it
+		w.follower("o-gone", 72*time.Hour)  // unfollowed since
 		w.follower("o-edge", 47*time.Hour+59*time.Minute)
 		w.api.Unfollow("o-gone")
 		n := w.publish(warning(notices.LevelYellow, "今夜有大暴雨，请做好防范准备工作并注意出行安全"))

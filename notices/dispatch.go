@@ -407,7 +407,9 @@ func (d *Dispatcher) planMass(ctx context.Context, n *Notice, now time.Time) (st
 	}
 	if broadcast != MassOff && q.Broadcasts+q.MaxList < MassMonthly {
 		muted := 0
-		if !n.Important() {
+		// For a tag, who muted is known only once its members are (see
+		// Store.AddRecipients).
+		if !n.Important() && n.Audience.Kind != AudienceTag {
 			if muted, err = d.Store.MutedFollowers(ctx); err != nil {
 				return "", err
 			}
@@ -430,7 +432,11 @@ func (d *Dispatcher) expand(ctx context.Context, id int64, now time.Time) error 
 		if err != nil {
 			return fmt.Errorf("notices: members of tag %d: %w", n.Audience.TagID, err)
 		}
-		return d.Store.AddRecipients(ctx, id, members, now)
+		state := RowPending
+		if n.MassMode == MassTag {
+			state = RowMassQueue // one mass send to the tag reaches them all
+		}
+		return d.Store.AddRecipients(ctx, id, members, state, now)
 	}
 	pick, err := d.picker(ctx, &n, now)
 	if err != nil {

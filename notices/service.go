@@ -47,7 +47,9 @@ func (s *Service) Get(ctx context.Context, id int64) (Notice, error) {
 }
 
 // List lists notices for staff, newest first.
-func (s *Service) List(ctx context.Context, f ListFilter) ([]Notice, error) { return s.Store.ListNotices(ctx, f) }
+func (s *Service) List(ctx context.Context, f ListFilter) ([]Notice, error) {
+	return s.Store.ListNotices(ctx, f)
+}
 
 // Progress reports how a notice's delivery stands.
 func (s *Service) Progress(ctx context.Context, id int64) (Progress, error) {

@@ -125,7 +125,7 @@ type DispatchStore interface {
 	StartSending(ctx context.Context, id int64, from, until time.Time, massMode string, now time.Time) (bool, error)
 	UnexpandedNotices(ctx context.Context) ([]int64, error)
 	ExpandNotice(ctx context.Context, id int64, month string, limit int, pick func(Candidate) string, now time.Time) (bool, error)
-	AddRecipients(ctx context.Context, id int64, openids []string, now time.Time) error
+	AddRecipients(ctx context.Context, id int64, openids []string, state string, now time.Time) error
 	ReportersIn(ctx context.Context, grids []string) ([]string, error)
 	MassQuota(ctx context.Context, month string) (MassQuota, error)
 	MutedFollowers(ctx context.Context) (int, error)

@@ -21,15 +21,16 @@ import (
 // world is a store, a fake WeChat, and the notices machinery between them,
 // on an injected clock.
 type world struct {
-	t     *testing.T
-	ctx   context.Context
-	st    *storage.Store
-	clock *storagetest.Clock
-	api   *wechattest.API
-	wx    *bot.Client
-	c     *content.Content
-	d     *notices.Dispatcher
-	svc   *notices.Service
+	t      *testing.T
+	ctx    context.Context
+	st     *storage.Store
+	clock  *storagetest.Clock
+	api    *wechattest.API
+	apiURL string
+	wx     *bot.Client
+	c      *content.Content
+	d      *notices.Dispatcher
+	svc    *notices.Service
 }
 
 const (
@@ -57,6 +58,7 @@ func newWorld(t *testing.T, st *storage.Store, tweak ...func(*notices.Config)) *
 	w.api.SetNow(w.clock.Now)
 	srv := httptest.NewServer(w.api)
 	t.Cleanup(srv.Close)
+	w.apiURL = srv.URL
 	w.wx = bot.NewClient("wxnotices", "secret", srv.URL, storage.NewMemorySessions(w.clock.Now), slog.New(slog.DiscardHandler))
 	cfg := notices.Config{TemplateID: tplID, PublicURL: publicURL, Senders: 2, Batch: 8,
 		Backoff: func(int) time.Duration { return time.Minute }}

@@ -448,9 +448,11 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sqlx.Tx, id int64, ope
 }
 
 // AddRecipients resolves a notice whose audience WeChat knows (a tag) in
-// one go: a row per openid, leaving out residents who muted notices unless
-// the notice is important, and marks it resolved. Repeating it is harmless.
-func (s *Store) AddRecipients(ctx context.Context, id int64, openids []string, now time.Time) error {
+// one go: a row in state (notices.RowPending, or RowMassQueue for one mass
+// send to the tag) per openid, leaving out residents who muted notices
+// unless the notice is important, and marks it resolved. Repeating it is
+// harmless.
+func (s *Store) AddRecipients(ctx context.Context, id int64, openids []string, state string, now time.Time) error {
 	now = now.UTC()
 	n, err := s.GetNotice(ctx, id)
 	if err != nil {
@@ -459,15 +461,24 @@ func (s *Store) AddRecipients(ctx context.Context, id int64, openids []string, n
 	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
 		states := make([]string, len(openids))
 		for i := range states {
-			states[i] = notices.RowPending
+			states[i] = state
 		}
 		if err := s.insertDeliveries(ctx, tx, id, openids, states, now); err != nil {
 			return err
 		}
 		if !n.Important() {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM notice_deliveries WHERE notice_id = ? AND state = 'pending'
-				AND openid IN (SELECT openid FROM notice_prefs WHERE muted = ?)`, id, true); err != nil {
+			res, err := tx.ExecContext(ctx, `DELETE FROM notice_deliveries WHERE notice_id = ? AND state IN ('pending', 'massq')
+				AND openid IN (SELECT openid FROM notice_prefs WHERE muted = ?)`, id, true)
+			if err != nil {
 				return err
+			}
+			// A mass send to the tag would reach the members who muted
+			// notices too: then everyone gets a message of their own.
+			if k, _ := res.RowsAffected(); k > 0 && state == notices.RowMassQueue {
+				if _, err := tx.ExecContext(ctx, `UPDATE notice_deliveries SET state = 'pending' WHERE notice_id = ?
+					AND state = 'massq'`, id); err != nil {
+					return err
+				}
 			}
 		}
 		return finishExpansion(ctx, tx, id, now)
