@@ -65,12 +65,10 @@ type PointsReasons struct {
 
 // PointsNotes are the messages that tell a resident about their points.
 type PointsNotes struct {
-	ReportVerified string `yaml:"report_verified" fill:"ticket level points bonus balance"`
-	FirstBonus     string `yaml:"first_bonus" fill:"bonus"`
-	Malicious      string `yaml:"malicious" fill:"ticket points"`
-	Expired        string `yaml:"expired" fill:"reward points"`
-	Cancelled      string `yaml:"cancelled" fill:"reward points"`
-	Adjusted       string `yaml:"adjusted" fill:"delta reason"`
+	Malicious string `yaml:"malicious" fill:"ticket points"`
+	Expired   string `yaml:"expired" fill:"reward points"`
+	Cancelled string `yaml:"cancelled" fill:"reward points"`
+	Adjusted  string `yaml:"adjusted" fill:"delta reason"`
 }
 
 // MyPointsTexts are 我的积分's texts.

@@ -96,7 +96,7 @@ func VerifiedAwards(p content.Points, r hazardbot.Report, risk hazardbot.Risk, f
 // it awards the reporter the points of the report's risk level, and the
 // first reporter's bonus when no one reported that hazard before them
 // (residents who followed the report, or filed the same hazard later, get
-// nothing), and tells them. Delivered again, it changes nothing.
+// nothing). Delivered again, it changes nothing.
 func (s *Service) HandleReportVerified(ctx context.Context, job storage.Job) error {
 	var p hazardbot.ReportVerified
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
@@ -131,30 +131,12 @@ func (s *Service) HandleReportVerified(ctx context.Context, job storage.Job) err
 	if len(awards) == 0 {
 		return nil
 	}
-	total, bonus := 0, 0
-	for _, a := range awards {
-		total += a.Points
-	}
-	if first {
-		bonus = rules.FirstReporterBonus
-	}
-	// The message goes with the points, in their transaction, and says
-	// the balance they made.
-	_, err = s.Store.ApplyPoints(ctx, storage.PointsChange{Awards: awards, Then: func(res storage.PointsResult) []storage.FollowUp {
-		note := s.verifiedNote(c, r, risk, total, bonus, res.Balance)
-		return s.tell(r.OpenID, "points-note:report:"+strconv.FormatInt(r.ID, 10), note)
-	}})
+	// The resident is not messaged: verification already sends them a
+	// status notification, and every customer-service message spends an
+	// allowance (five after each message of theirs) that the case's later
+	// progress needs more. The points show in 我的积分 with their reason.
+	_, err = s.Store.ApplyPoints(ctx, storage.PointsChange{Awards: awards})
 	return err
-}
-
-func (s *Service) verifiedNote(c *content.Content, r hazardbot.Report, risk hazardbot.Risk, total, bonus, balance int) string {
-	n := c.Points.Texts.Notes
-	b := ""
-	if bonus > 0 {
-		b = content.Fill(n.FirstBonus, "bonus", strconv.Itoa(bonus))
-	}
-	return content.Fill(n.ReportVerified, "ticket", r.Ticket, "level", risk.Name()+"风险", "points", strconv.Itoa(total),
-		"bonus", b, "balance", strconv.Itoa(balance))
 }
 
 // MarkMalicious deducts the malicious-report penalty from the reporter of a

@@ -24,6 +24,7 @@ import (
 	"hazardbot/dialogs"
 	"hazardbot/jobs"
 	"hazardbot/metrics"
+	"hazardbot/rewards"
 	"hazardbot/storage"
 )
 
@@ -114,6 +115,8 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	s.Console.AddChatRoutes(s.Engine) // 绑定 <code> before any other free-text route
 	// Before the reports: a question about a danger gets its article.
 	s.Engine.AddEducation(dialogs.Education{Store: s.Store, Awards: s.Store, BaseURL: cfg.PublicURL, Community: s.residentCommunity})
+	s.Engine.AddVolunteers(s.Store)
+	s.Engine.AddPoints(s.Store)
 	s.Engine.AddReports(s.Store, cfg.DailyCap)
 
 	s.Webhook = &bot.Webhook{
@@ -124,6 +127,8 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	photos := &bot.Photos{Client: s.WeChat, Store: s.Store, DataDir: cfg.DataDir, Content: s.Content, Now: s.now}
 	notifier := &bot.Notifier{Client: s.WeChat, Store: s.Store, Content: s.Content, Now: s.now,
 		TemplateID: cfg.TemplateStatus, Fields: cfg.TemplateFields, PublicURL: cfg.PublicURL}
+	// The points rules: a verified report's points, holds that expire.
+	points := &rewards.Service{Store: s.Store, Content: s.Content, Now: s.now, Log: s.Log, TextJob: bot.KindCustomText}
 	s.Worker = &jobs.Worker{
 		Store: s.Store,
 		Now:   s.now,
@@ -134,6 +139,9 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 			hazardbot.JobNotifyStatus: notifier.Handle,
 			console.JobOverdueSweep:   s.Console.HandleSweep,
 			console.JobDigest:         s.Console.HandleDigest,
+
+			hazardbot.JobReportVerified: points.HandleReportVerified,
+			hazardbot.JobExpireHold:     points.HandleExpireHold,
 		},
 		OnDead: func(ctx context.Context, job storage.Job, cause error) {
 			if job.Kind == hazardbot.JobFetchPhoto {
