@@ -24,6 +24,7 @@ import (
 
 	"hazardbot"
 	"hazardbot/content"
+	"hazardbot/rewards"
 	"hazardbot/storage"
 )
 
@@ -61,6 +62,10 @@ type Options struct {
 	// DigestAt is the Shanghai time of day from which the daily digest goes
 	// out (default 08:30).
 	DigestAt time.Duration
+
+	// Rewards applies the points rules on the volunteer, patrol, rewards
+	// and points pages (volunteers.go, rewards.go); nil tells residents nothing.
+	Rewards *rewards.Service
 }
 
 // Console serves /console/.
@@ -162,6 +167,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/account", c.auth(anyone, c.account))
 	m.HandleFunc("POST /console/account/bind", c.auth(anyone, c.bindCode))
 	m.HandleFunc("POST /console/account/password", c.auth(anyone, c.changePassword))
+	c.pointsRoutes(m)
 	m.HandleFunc("/console/", c.open(func(w http.ResponseWriter, r *request) error { return errNotFound }))
 	c.mux = m
 }
