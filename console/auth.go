@@ -28,12 +28,16 @@ const BcryptCost = 12
 // which accounts exist.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user, no such password"), bcrypt.MinCost+6)
 
-// HashPassword checks a new password against the policy and hashes it.
-func HashPassword(password, username string) ([]byte, error) {
+// HashPassword checks a new password against the policy and hashes it
+// with bcrypt at cost (0 means BcryptCost).
+func HashPassword(password, username string, cost int) ([]byte, error) {
 	if err := CheckPassword(password, username); err != nil {
 		return nil, err
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), BcryptCost)
+	if cost == 0 {
+		cost = BcryptCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return nil, fmt.Errorf("console: hash password: %w", err)
 	}

@@ -62,6 +62,9 @@ type Options struct {
 	// DigestAt is the Shanghai time of day from which the daily digest goes
 	// out (default 08:30).
 	DigestAt time.Duration
+	// PasswordCost is the bcrypt cost of passwords set in the console
+	// (default BcryptCost); tests lower it.
+	PasswordCost int
 
 	// Rewards applies the points rules on the volunteer, patrol, rewards
 	// and points pages (volunteers.go, rewards.go); nil tells residents nothing.

@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, st: storagetest.OpenSQLite(t), clock: storagetest.NewClock(storagetest.Epoch)}
 	cont := content.MustLoadEmbedded()
 	c, err := console.New(console.Options{Store: e.st, Content: func() *content.Content { return cont },
-		DataDir: t.TempDir(), Now: e.clock.Now})
+		DataDir: t.TempDir(), Now: e.clock.Now, PasswordCost: bcrypt.MinCost})
 	storagetest.Must(t, err)
 	e.c = c
 	e.srv = httptest.NewServer(c)

@@ -111,7 +111,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *request) error {
 	if err := c.checkRole(role, community); err != nil {
 		return fail(err.Error())
 	}
-	hash, err := HashPassword(r.FormValue("password"), username)
+	hash, err := HashPassword(r.FormValue("password"), username, c.PasswordCost)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -151,7 +151,7 @@ func (c *Console) userOp(w http.ResponseWriter, r *request) error {
 	ctx := r.Context()
 	switch op {
 	case "reset":
-		hash, err := HashPassword(r.FormValue("password"), target.Username)
+		hash, err := HashPassword(r.FormValue("password"), target.Username, c.PasswordCost)
 		if err != nil {
 			return badRequest("%s", err.Error())
 		}
@@ -241,7 +241,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *request) error {
 		v.Error = "原密码不正确。"
 	} else if r.FormValue("new") != r.FormValue("again") {
 		v.Error = "两次输入的新密码不一致。"
-	} else if hash, err := HashPassword(r.FormValue("new"), r.staff.Username); err != nil {
+	} else if hash, err := HashPassword(r.FormValue("new"), r.staff.Username, c.PasswordCost); err != nil {
 		v.Error = err.Error()
 	} else {
 		if err := c.Store.SetStaffPassword(r.Context(), r.staff.ID, hash); err != nil {

@@ -71,7 +71,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read the password from standard input: %w", err)
 	}
-	hash, err := console.HashPassword(strings.TrimRight(line, "\r\n"), *username)
+	hash, err := console.HashPassword(strings.TrimRight(line, "\r\n"), *username, 0)
 	if err != nil {
 		return fmt.Errorf("password refused: %v", err)
 	}
