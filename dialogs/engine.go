@@ -147,6 +147,9 @@ func (e *Engine) Handle(ctx context.Context, in Input) ([]Reply, error) {
 		return e.busy(c), fmt.Errorf("dialogs: lock: %w", err)
 	}
 	defer unlock()
+	if echo, err := e.pickerEcho(ctx, in); err != nil || echo {
+		return nil, err
+	}
 	t := &turn{e: e, c: c}
 	if err := t.load(); err != nil {
 		return e.busy(c), err
@@ -263,6 +266,11 @@ func (t *turn) run(in Input) error {
 		}
 	}
 	if in.Kind == KindEvent && in.Event == EventClick {
+		return t.route(in)
+	}
+	// The menu's location picker answers the active flow only when that flow
+	// takes locations (a report); in any other flow it is a menu request.
+	if in.Kind == KindEvent && in.Event == EventLocationSelect && t.sess != nil && t.sess.Flow != t.e.LocationFlow {
 		return t.route(in)
 	}
 	if t.sess != nil {
@@ -656,4 +664,27 @@ func splitLong(texts []string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// pickerWindow is how long after a location picked from the menu the same
+// point arriving as a location message counts as the picker's echo.
+const pickerWindow = time.Minute
+
+// pickerEcho remembers a point picked with the menu's location picker and
+// recognises the location message that may follow with the same point: the
+// resident chose once, and gets one answer.
+func (e *Engine) pickerEcho(ctx context.Context, in Input) (bool, error) {
+	point := []byte(fmt.Sprintf("%.5f,%.5f", in.Lat, in.Lng))
+	key := "picked:" + in.OpenID
+	switch {
+	case in.Kind == KindEvent && in.Event == EventLocationSelect:
+		return false, e.Sessions.Set(ctx, key, point, pickerWindow)
+	case in.Kind == KindLocation:
+		got, ok, err := e.Sessions.Get(ctx, key)
+		if err != nil || !ok || string(got) != string(point) {
+			return false, err
+		}
+		return true, e.Sessions.Del(ctx, key)
+	}
+	return false, nil
 }

@@ -306,3 +306,27 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+func TestLocationPickerEchoIsAnsweredOnce(t *testing.T) {
+	h := newHarness(t)
+	var picked int
+	h.e.AddRoute(Route{Keys: []string{"PICK"}, Answer: func(c *Ctx, in Input) ([]string, error) {
+		picked++
+		return []string{"最近的避难场所"}, nil
+	}})
+	h.e.LocationFlow = "pet"
+	expect(t, h.send(Input{Kind: KindEvent, Event: EventLocationSelect, Key: "PICK", Lat: 36.06, Lng: 103.84}), "最近的避难场所")
+	if got := h.send(Input{Kind: KindLocation, Lat: 36.06, Lng: 103.84}); got != "" {
+		t.Fatalf("the picker's echo got an answer: %q", got)
+	}
+	// Another point is a new location and starts the location flow.
+	expect(t, h.send(Input{Kind: KindLocation, Lat: 36.07, Lng: 103.84}), "宠物叫什么")
+	// Inside a flow that takes no location, the picker is a menu request.
+	h.say("取消")
+	h.say("宠物")
+	h.e.LocationFlow = "report"
+	expect(t, h.send(Input{Kind: KindEvent, Event: EventLocationSelect, Key: "PICK", Lat: 36.05, Lng: 103.84}), "最近的避难场所")
+	if picked != 2 {
+		t.Fatalf("picked %d", picked)
+	}
+}
