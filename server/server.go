@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		},
 	}
 
+	s.Console.Rewards = points // its points pages tell residents too
 	if err := s.Console.StartSweeps(ctx); err != nil {
 		return nil, err
 	}
