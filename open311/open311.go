@@ -272,7 +272,7 @@ func (a *API) discovery(r *http.Request, _ string) (any, error) {
 	return discoveryDoc{
 		Changeset:  changeset,
 		Contact:    "街道应急管理办公室：请联系街道获取接口帮助 / contact the sub-district's emergency management office",
-		KeyService: "api_key 由街道管理员签发（HAZARDBOT_OPEN311_KEYS）/ keys are issued by the sub-district's administrator",
+		KeyService: "api_key 由街道管理员签发，仅提交工单需要 / keys, needed only to file requests, are issued by the sub-district's administrator",
 		Endpoints: []endpointDoc{{Specification: Specification, URL: url, Changeset: changeset, Type: kind,
 			Formats: []string{"text/xml", "application/json"}}},
 	}, nil
