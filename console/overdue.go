@@ -15,10 +15,11 @@ import (
 	"hazardbot/storage"
 )
 
-// Overdue supervision runs as jobs in the outbox, so that it survives
-// restarts and runs once however many instances there are: each sweep
-// queues the next (deduplicated by its time slot), marks cases past their
-// deadline, and from DigestAt on queues one digest per staff member and day.
+// Overdue supervision runs as jobs in the outbox, so that it runs once
+// however many instances there are: every instance's RunSweeps queues the
+// sweep of the current time slot (deduplicated by the slot), the sweep marks
+// cases past their deadline and, from DigestAt on, queues one digest per
+// staff member and day (deduplicated by the day).
 const (
 	JobOverdueSweep = "case.overdue_sweep"
 	JobDigest       = "case.digest"
@@ -40,22 +41,38 @@ type digestJob struct {
 	Day     string `json:"day"`
 }
 
-// StartSweeps queues the sweep of the current slot; call it at start-up.
-// A sweep already queued for the slot makes it a no-op.
+// StartSweeps queues the sweep of the current slot and wakes the worker. A
+// sweep already queued for the slot, by this instance or another, makes it
+// a no-op.
 func (c *Console) StartSweeps(ctx context.Context) error {
-	return c.queueSweep(ctx, c.Now().UTC().Truncate(SweepEvery))
+	at := c.Now().UTC().Truncate(SweepEvery)
+	if err := c.Store.Enqueue(ctx, JobOverdueSweep, "overdue-sweep:"+strconv.FormatInt(at.Unix(), 10), struct{}{}, at); err != nil {
+		return err
+	}
+	c.Kick()
+	return nil
 }
 
-func (c *Console) queueSweep(ctx context.Context, at time.Time) error {
-	return c.Store.Enqueue(ctx, JobOverdueSweep, "overdue-sweep:"+strconv.FormatInt(at.Unix(), 10), struct{}{}, at)
+// RunSweeps queues a sweep at once and then every SweepEvery until ctx
+// ends; the server runs it beside the job worker.
+func (c *Console) RunSweeps(ctx context.Context) {
+	t := time.NewTicker(SweepEvery)
+	defer t.Stop()
+	for {
+		if err := c.StartSweeps(ctx); err != nil && ctx.Err() == nil {
+			c.Log.Error("console: cannot queue the overdue sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // HandleSweep is the job handler for JobOverdueSweep.
 func (c *Console) HandleSweep(ctx context.Context, _ storage.Job) error {
 	now := c.Now().UTC()
-	if err := c.queueSweep(ctx, now.Truncate(SweepEvery).Add(SweepEvery)); err != nil {
-		return err
-	}
 	marked, err := c.Store.MarkOverdue(ctx, now)
 	if err != nil {
 		return err

@@ -228,7 +228,10 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		b.shot("dashboard")
 		b.do(chromedp.Navigate(b.base+"/console/cases"), chromedp.WaitVisible(chromedp.CSS("#filters")),
 			chromedp.SetValue(chromedp.CSS("#status"), "pending"), chromedp.SetValue(chromedp.CSS("#category"), "fire"),
-			chromedp.Click(chromedp.CSS("#apply")), chromedp.WaitVisible(chromedp.CSS("a.ticket")))
+			chromedp.Click(chromedp.CSS("#apply")),
+			// Only the filtered page has the option marked selected.
+			chromedp.WaitReady(chromedp.CSS(`#status option[value="pending"][selected]`)),
+			chromedp.WaitVisible(chromedp.CSS("a.ticket")))
 		if table := b.text("#case-table"); !strings.Contains(table, ticket) || strings.Contains(table, other.Ticket) {
 			t.Fatalf("filtered list:\n%s", table)
 		}

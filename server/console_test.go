@@ -34,7 +34,7 @@ func TestStaffBindWeChatAndGetTheOverdueDigest(t *testing.T) {
 		e := newEnv(t, st, ss, func(c *Config, o *Options) { c.TemplateStatus = "TPL-STATUS"; c.TemplateDigest = "TPL-DIGEST" })
 		// 08:00 in Shanghai: before the digest's hour.
 		e.clock.Set(time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC))
-		storagetest.Must(t, e.srv.Console.StartSweeps(ctx)) // the sweep chain follows the test's clock
+		storagetest.Must(t, e.srv.Console.StartSweeps(ctx)) // what Serve's ticker does
 		donghu := addStaff(t, st, storage.Staff{Username: "donghu", Role: hazardbot.RoleCommunity, CommunityID: "c1"})
 		jiedao := addStaff(t, st, storage.Staff{Username: "jiedao", Role: hazardbot.RoleStreet})
 		storagetest.Must(t, st.SetBindCode(ctx, donghu.ID, "246810", e.clock.Now().Add(10*time.Minute), e.clock.Now()))
@@ -84,6 +84,7 @@ func TestStaffBindWeChatAndGetTheOverdueDigest(t *testing.T) {
 		// The next day at 09:00 the sweep marks it overdue and donghu, who
 		// wrote within 48 hours, gets the digest as a customer-service text.
 		e.clock.Set(time.Date(2025, 3, 15, 1, 0, 0, 0, time.UTC))
+		storagetest.Must(t, e.srv.Console.StartSweeps(ctx)) // what Serve's ticker does
 		e.drain()
 		c, _ = st.Case(ctx, c.ID)
 		if !c.Overdue {
@@ -95,6 +96,7 @@ func TestStaffBindWeChatAndGetTheOverdueDigest(t *testing.T) {
 			t.Fatalf("digest %+v", sent)
 		}
 		e.clock.Advance(2 * time.Hour)
+		storagetest.Must(t, e.srv.Console.StartSweeps(ctx))
 		e.drain()
 		if n := len(e.api.Sent("o-staff-donghu")); n != 1 {
 			t.Fatalf("%d digests on one day", n)
@@ -106,6 +108,7 @@ func TestStaffBindWeChatAndGetTheOverdueDigest(t *testing.T) {
 
 		// Three days on, the window has closed: the template goes out.
 		e.clock.Set(time.Date(2025, 3, 18, 1, 0, 0, 0, time.UTC))
+		storagetest.Must(t, e.srv.Console.StartSweeps(ctx))
 		e.drain()
 		sent = e.api.Sent("o-staff-donghu")
 		last := sent[len(sent)-1]

@@ -153,10 +153,6 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	}
 
 	s.Console.Rewards = points // its points pages tell residents too
-	if err := s.Console.StartSweeps(ctx); err != nil {
-		return nil, err
-	}
-
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/console/", s.Console)
 	s.mux.Handle("/wechat", s.Webhook)
@@ -217,6 +213,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		s.Worker.Run(workerCtx, time.Second)
 	}()
+	go s.Console.RunSweeps(workerCtx) // overdue marking and the daily digest to staff
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
