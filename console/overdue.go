@@ -73,6 +73,10 @@ func (c *Console) RunSweeps(ctx context.Context) {
 // HandleSweep is the job handler for JobOverdueSweep.
 func (c *Console) HandleSweep(ctx context.Context, _ storage.Job) error {
 	now := c.Now().UTC()
+	// Sessions idle past the timeout can never be used again.
+	if _, err := c.Store.PruneSessions(ctx, now.Add(-IdleTimeout)); err != nil {
+		return err
+	}
 	marked, err := c.Store.MarkOverdue(ctx, now)
 	if err != nil {
 		return err
