@@ -135,8 +135,16 @@ func (s *Service) HandleReportVerified(ctx context.Context, job storage.Job) err
 	// status notification, and every customer-service message spends an
 	// allowance (five after each message of theirs) that the case's later
 	// progress needs more. The points show in 我的积分 with their reason.
-	_, err = s.Store.ApplyPoints(ctx, storage.PointsChange{Awards: awards})
-	return err
+	res, err := s.Store.ApplyPoints(ctx, storage.PointsChange{Awards: awards})
+	if err != nil {
+		return err
+	}
+	if res.Added > 0 {
+		// Report ids and points only: who earned them stays in the ledger.
+		s.log().Info("rewards: points for a verified report", "report", r.ID, "risk", string(risk), "first", first,
+			"entries", res.Added)
+	}
+	return nil
 }
 
 // MarkMalicious deducts the malicious-report penalty from the reporter of a
@@ -246,10 +254,13 @@ func (s *Service) HandleExpireHold(ctx context.Context, job storage.Job) error {
 	}
 	t := s.Content().Points.Texts
 	id := strconv.FormatInt(red.ID, 10)
-	_, err = s.Store.Release(ctx, storage.ReleaseHold{RedemptionID: red.ID, To: hazardbot.RedemptionExpired,
+	released, err := s.Store.Release(ctx, storage.ReleaseHold{RedemptionID: red.ID, To: hazardbot.RedemptionExpired,
 		Actor: "system", Reason: content.Fill(t.Reasons.Expired, "reward", red.RewardName), At: s.now(),
 		FollowUps: s.tell(red.OpenID, "points-note:expired:"+id,
 			content.Fill(t.Notes.Expired, "reward", red.RewardName, "points", strconv.Itoa(red.Points)))})
+	if released {
+		s.log().Info("rewards: hold expired, points returned", "redemption", red.ID, "points", red.Points)
+	}
 	return err // ErrNotDue retries later
 }
 

@@ -444,9 +444,8 @@ func (s *Store) PointsAccounts(ctx context.Context, search string, limit, offset
 	return out, nil
 }
 
-// escapeLike makes a search term match literally inside LIKE '%…%' (both
-// dialects treat backslash as the escape when told so; we keep to the
-// characters that mean something to LIKE).
+// escapeLike drops LIKE's wildcards from a search term, so that it matches
+// as typed inside '%…%' on both dialects (whose escape rules differ).
 func escapeLike(s string) string {
 	return strings.NewReplacer("%", "", "_", "").Replace(s)
 }
