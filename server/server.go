@@ -104,6 +104,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		Now:      s.now,
 		Log:      s.Log,
 		Idle:     cfg.IdleTimeout,
+		Drafts:   s.Store,
 	}
 	s.Engine.AddBasics()
 	if s.Console, err = console.New(console.Options{Store: s.Store, Sessions: s.Sessions, Content: s.Content,
@@ -122,7 +123,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	s.Webhook = &bot.Webhook{
 		Token: cfg.Token, AppID: cfg.AppID, AESKey: cfg.AESKey,
 		Dialogs: s.Engine, Users: s.Store, Outbox: kickingOutbox{s}, KV: s.Sessions,
-		Now: s.now, Log: s.Log, Timeout: opt.Timeout,
+		Now: s.now, Log: s.Log, Timeout: opt.Timeout, Busy: c.Messages.Busy,
 	}
 	photos := &bot.Photos{Client: s.WeChat, Store: s.Store, DataDir: cfg.DataDir, Content: s.Content, Now: s.now}
 	notifier := &bot.Notifier{Client: s.WeChat, Store: s.Store, Content: s.Content, Now: s.now,
