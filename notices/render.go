@@ -207,8 +207,17 @@ type Preview struct {
 	Area     string
 }
 
-// MakePreview renders both forms.
-func MakePreview(n *Notice, c *content.Content, publicURL string, keys TemplateKeys) Preview {
+// MakePreview renders both forms. A notice not yet out is shown as if it
+// went out at its scheduled time, or now.
+func MakePreview(n *Notice, c *content.Content, publicURL string, keys TemplateKeys, now time.Time) Preview {
+	if n.PublishedAt.IsZero() {
+		cp := *n
+		cp.PublishedAt = now
+		if !n.SendAt.IsZero() {
+			cp.PublishedAt = n.SendAt
+		}
+		n = &cp
+	}
 	link := Link(publicURL, n.ID)
 	if n.ID == 0 && link != "" {
 		link = strings.TrimSuffix(link, "0") + "…" // numbered when saved

@@ -62,7 +62,7 @@ func (s *Service) Preview(n *Notice) Preview {
 	if keys == (TemplateKeys{}) {
 		keys = DefaultTemplateKeys
 	}
-	return MakePreview(n, s.Content(), s.PublicURL, keys)
+	return MakePreview(n, s.Content(), s.PublicURL, keys, s.now())
 }
 
 // Create stores a new draft written by staff.

@@ -13,6 +13,7 @@ import (
 
 	"hazardbot"
 	"hazardbot/bot"
+	"hazardbot/notices"
 	"hazardbot/storage"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	// TemplateDigest is the template id of the daily overdue digest to staff
 	// outside the 48-hour window (WECHAT_TEMPLATE_DIGEST); "" records it undeliverable.
 	TemplateDigest string
+
+	// Notices are the notice delivery settings (WECHAT_TEMPLATE_NOTICE*,
+	// HAZARDBOT_NOTICE_*; see noticesConfig).
+	Notices notices.Config
 }
 
 // Demo credentials: public on purpose, only ever used with the built-in fake.
@@ -104,6 +109,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.TemplateStatus = get("WECHAT_TEMPLATE_STATUS", "")
 	c.TemplateDigest = get("WECHAT_TEMPLATE_DIGEST", "")
+	if n, err := noticesConfig(get); err != nil {
+		return c, err
+	} else {
+		c.Notices = n
+	}
 	if d, err := hazardbot.ParseDeadlines(get("HAZARDBOT_DEADLINES", "")); err != nil {
 		return c, &ConfigError{"HAZARDBOT_DEADLINES", err.Error(), "unset it for red=24h,orange=72h,yellow=168h,blue=360h"}
 	} else {

@@ -24,6 +24,7 @@ import (
 	"hazardbot/dialogs"
 	"hazardbot/jobs"
 	"hazardbot/metrics"
+	"hazardbot/notices"
 	"hazardbot/rewards"
 	"hazardbot/storage"
 )
@@ -39,6 +40,9 @@ type Server struct {
 	WeChat   *bot.Client
 	Worker   *jobs.Worker
 	Console  *console.Console
+	// Notices delivers notices and warnings; NoticeDesk is what staff do with them.
+	Notices    *notices.Dispatcher
+	NoticeDesk *notices.Service
 	Metrics  *metrics.Metrics
 	// FakeAPI is the built-in fake WeChat API in demo mode, else nil.
 	FakeAPI *wechattest.API
@@ -118,6 +122,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	s.Engine.AddEducation(dialogs.Education{Store: s.Store, Awards: s.Store, BaseURL: cfg.PublicURL, Community: s.residentCommunity})
 	s.Engine.AddVolunteers(s.Store)
 	s.Engine.AddPoints(s.Store)
+	s.wireNotices()
 	s.Engine.AddReports(s.Store, cfg.DailyCap)
 
 	s.Webhook = &bot.Webhook{
@@ -162,6 +167,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("GET /k/{id}", s.knowledgePage)
+	s.mountNotices()
 	if cfg.Demo {
 		s.FakeAPI = wechattest.NewAPI(cfg.AppID, cfg.AppSecret)
 		s.FakeAPI.NoWindow = true
@@ -214,6 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		s.Worker.Run(workerCtx, time.Second)
 	}()
+	noticesDone := s.runNotices(workerCtx)
 	go s.Console.RunSweeps(workerCtx) // overdue marking and the daily digest to staff
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -221,6 +228,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		stopWorker()
 		<-workerDone
+		<-noticesDone
 		return err
 	case <-ctx.Done():
 	}
@@ -231,6 +239,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.Webhook.Wait()
 	stopWorker()
 	<-workerDone
+	<-noticesDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

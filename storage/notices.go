@@ -1120,13 +1120,18 @@ func (s *Store) SetNoticesMuted(ctx context.Context, openid string, muted bool, 
 func (s *Store) NoticeStaff(ctx context.Context, openid string) (notices.Staff, bool, error) {
 	st, err := s.StaffByOpenID(ctx, openid)
 	switch {
-	case err == nil && !st.Disabled && st.Role != hazardbot.RoleViewer:
+	case err == nil:
+		// The console account decides, also when it is disabled or
+		// read-only: binding set users.role = 'staff' as well.
+		if st.Disabled || st.Role == hazardbot.RoleViewer {
+			return notices.Staff{}, false, nil
+		}
 		name := st.Name
 		if name == "" {
 			name = st.Username
 		}
 		return notices.Staff{ID: "staff:" + st.Username, Name: name, Role: st.Role, CommunityID: st.CommunityID}, true, nil
-	case err != nil && !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, ErrNotFound):
 		return notices.Staff{}, false, err
 	}
 	u, err := s.GetUser(ctx, openid)
