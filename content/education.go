@@ -22,13 +22,11 @@ import (
 // text may use, so a typo fails the content check instead of reaching a
 // resident.
 type Education struct {
-	QuizPerDay           int              `yaml:"quiz_per_day"`
-	QuizPointsPerCorrect int              `yaml:"quiz_points_per_correct"`
-	QuizDailyCap         int              `yaml:"quiz_daily_cap"`
-	Quiz                 QuizTexts        `yaml:"quiz"`
-	Knowledge            KnowledgeTexts   `yaml:"knowledge"`
-	Shelter              ShelterTexts     `yaml:"shelter"`
-	Leaderboard          LeaderboardTexts `yaml:"leaderboard"`
+	QuizPerDay  int              `yaml:"quiz_per_day"`
+	Quiz        QuizTexts        `yaml:"quiz"`
+	Knowledge   KnowledgeTexts   `yaml:"knowledge"`
+	Shelter     ShelterTexts     `yaml:"shelter"`
+	Leaderboard LeaderboardTexts `yaml:"leaderboard"`
 }
 
 // QuizTexts are the daily quiz's texts.
@@ -222,9 +220,6 @@ func (l *loader) educationTexts(e *Education) {
 	l.checkTexts(doc, reflect.ValueOf(e).Elem(), nil)
 	if e.QuizPerDay < 1 || e.QuizPerDay > 10 {
 		l.addf(educationFile, lineAt(doc, "quiz_per_day"), "quiz_per_day must be 1 to 10, is %d", e.QuizPerDay)
-	}
-	if e.QuizPointsPerCorrect < 0 || e.QuizDailyCap < 0 {
-		l.addf(educationFile, lineAt(doc, "quiz_points_per_correct"), "quiz points must not be negative")
 	}
 	if e.Leaderboard.TopN < 1 || e.Leaderboard.TopN > 20 {
 		l.addf(educationFile, lineAt(doc, "leaderboard", "top_n"), "leaderboard.top_n must be 1 to 20, is %d", e.Leaderboard.TopN)

@@ -228,14 +228,6 @@ func (l *loader) pointsRules(doc *yaml.Node, c *Content) {
 			l.addf(pointsFile, at(n.key), "rules.%s must be %d to %d, is %d", n.key, n.min, n.max, n.v)
 		}
 	}
-	// The daily quiz still reads its numbers from education.yaml; until it
-	// reads them from here, the two files must agree, so that the rules
-	// residents are shown are the rules applied.
-	if e := c.Education; e.QuizPerDay > 0 && (e.QuizPointsPerCorrect != r.QuizPerCorrect || e.QuizDailyCap != r.QuizDailyCap) {
-		l.addf(pointsFile, at("quiz_per_correct"), "rules.quiz_per_correct/quiz_daily_cap (%d/%d) differ from education.yaml's "+
-			"quiz_points_per_correct/quiz_daily_cap (%d/%d): change both", r.QuizPerCorrect, r.QuizDailyCap,
-			e.QuizPointsPerCorrect, e.QuizDailyCap)
-	}
 }
 
 // checkFills requires every string field of v (nested structs included) to

@@ -58,7 +58,6 @@ func TestPointsValidation(t *testing.T) {
 		{"unknown level", "blue: 5}", "blue: 5, purple: 3}", []string{"unknown risk level \"purple\""}},
 		{"negative", "patrol_checkin: 5", "patrol_checkin: -5", []string{"rules.patrol_checkin must be 0 to 10000, is -5"}},
 		{"no hold", "hold_days: 7", "hold_days: 0", []string{"rules.hold_days must be 1 to 90"}},
-		{"quiz differs", "quiz_per_correct: 2", "quiz_per_correct: 3", []string{"differ from education.yaml"}},
 		{"placeholder", "兑换冻结：{reward}", "兑换冻结：{rewrad}", []string{`text "texts.reasons.hold" has unknown placeholder {rewrad}`}},
 		{"empty text", "footer: 回复序号兑换，回复“取消”退出。", "footer: ''", []string{`text "texts.shop.footer" is missing or empty`}},
 		{"unknown key", "hold_days: 7", "hold_days: 7\n  hold_weeks: 1", []string{"field hold_weeks not found"}},

@@ -202,7 +202,7 @@ func TestDailyQuizFullDay(t *testing.T) {
 func TestQuizPointsDailyCap(t *testing.T) {
 	h := newEduHarness(t)
 	h.c = content.MustLoadEmbedded()
-	h.c.Education.QuizDailyCap = 5 // 2 + 2 + 1, then nothing
+	h.c.Points.Rules.QuizDailyCap = 5 // 2 + 2 + 1, then nothing
 	h.say("每日答题")
 	wants := []string{"+2积分", "+2积分", "+1积分", "今天的答题积分已满5分", "今天的答题积分已满5分"}
 	for _, w := range wants {

@@ -160,13 +160,14 @@ func (q *quiz) handle(c *Ctx, s *quizState, in Input) Result {
 	points := 0
 	var say string
 	if right {
-		points = max(0, min(e.QuizPointsPerCorrect, e.QuizDailyCap-s.Points))
+		rules := c.Content.Points.Rules
+		points = max(0, min(rules.QuizPerCorrect, rules.QuizDailyCap-s.Points))
 		note := ""
 		switch {
 		case points > 0:
 			note = content.Fill(t.PointsEarned, "points", strconv.Itoa(points))
-		case e.QuizPointsPerCorrect > 0:
-			note = content.Fill(t.PointsCapped, "cap", strconv.Itoa(e.QuizDailyCap))
+		case rules.QuizPerCorrect > 0:
+			note = content.Fill(t.PointsCapped, "cap", strconv.Itoa(rules.QuizDailyCap))
 		}
 		say = content.Fill(t.Right, "points", note, "explanation", qu.Explanation)
 		s.Correct++
