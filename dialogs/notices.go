@@ -279,7 +279,9 @@ func ask(f func(t *content.Notices) string) func(c *Ctx, s *composeState) string
 }
 
 func askMax(f func(t *content.Notices) string, max int) func(c *Ctx, s *composeState) string {
-	return func(c *Ctx, s *composeState) string { return content.Fill(f(&c.Content.Notices), "max", strconv.Itoa(max)) }
+	return func(c *Ctx, s *composeState) string {
+		return content.Fill(f(&c.Content.Notices), "max", strconv.Itoa(max))
+	}
 }
 
 // composeNext is the first thing the notice still lacks.
