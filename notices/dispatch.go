@@ -60,7 +60,7 @@ type Config struct {
 	Rate           float64
 	FrequencyPause time.Duration // default 5s
 	Senders        int           // concurrent senders, default 8
-	Batch          int           // rows a sender claims at a time, default 16
+	Batch          int           // rows a sender claims at a time, default 64
 	Lease          time.Duration // how long a claim lasts, default 2m
 	// Grace is how long a row whose sender died waits for WeChat's send
 	// report before it is sent again (default 2m): reports arrive within
@@ -103,9 +103,12 @@ func orDefault[T int | time.Duration](v, def T) T {
 // reported by TEMPLATESENDJOBFINISH, which AdoptReceipt matches to the row
 // (the row waits Grace for it before sending again), and a mass send
 // repeated with its clientmsgid is refused with 45065, which counts as
-// sent. A customer-service message has no such report, so each is recorded
-// the moment WeChat accepts it: only one whose answer was in flight at the
-// instant of the crash can be sent twice. Stopping the dispatcher (ctx
+// sent. A customer-service message has no such report, so the call is
+// marked on the row (MarkAttempt) just before it is made and the outcome
+// recorded the moment WeChat answers: a row in doubt without the mark was
+// never sent and goes out now; one with it is counted as delivered
+// (Progress.Unconfirmed) — wrong only if the process died in the instant
+// between the mark and the request leaving. Stopping the dispatcher (ctx
 // cancelled) never leaves rows in doubt: a call under way finishes and is
 // recorded, and claimed rows not yet sent are released.
 type Dispatcher struct {
@@ -543,6 +546,14 @@ func (d *Dispatcher) sendBatch(ctx context.Context) (int, error) {
 			break
 		}
 		o, record, err := d.deliver(ctx, row)
+		if errors.Is(err, errCrashed) {
+			return len(rows), err
+		}
+		if err != nil && ctx.Err() != nil {
+			// Stopped before its call was made: released like the rest.
+			out = append(out, Outcome{ID: row.ID, State: RowPending, DueAt: d.now()})
+			continue
+		}
 		if err != nil {
 			out = append(out, Outcome{ID: row.ID, State: RowPending, DueAt: d.now().Add(d.backoff(row.Attempts)),
 				Detail: err.Error()})
@@ -594,6 +605,14 @@ func (d *Dispatcher) deliver(ctx context.Context, row Delivery) (Outcome, record
 		if found {
 			return Outcome{}, recorded, nil
 		}
+		if row.Started == ChannelCustom {
+			// It had called WeChat with a customer-service message: no
+			// report will ever say whether that arrived, and in all
+			// likelihood it did (the call is made the moment after it is
+			// marked), so it is not sent again.
+			return Outcome{ID: row.ID, State: RowSent, Channel: ChannelCustom, Reason: ReasonUnconfirmed,
+				Detail: "interrupted after the call to WeChat: counted as delivered"}, recordBatch, nil
+		}
 		if until := row.AttemptAt.Add(d.grace()); now.Before(until) {
 			return Outcome{ID: row.ID, State: RowPending, DueAt: until, Detail: "waiting for WeChat's report on an interrupted send"}, recordBatch, nil
 		}
@@ -605,6 +624,16 @@ func (d *Dispatcher) deliver(ctx context.Context, row Delivery) (Outcome, record
 	inWindow := !row.LastInteraction.IsZero() && now.Sub(row.LastInteraction) < ServiceWindow
 	if inWindow {
 		d.pause(ctx)
+		// Marked first: a customer-service message has no send report, so
+		// after a crash only this mark tells a row whose message may be
+		// out from one that was never sent.
+		if err := d.Store.MarkAttempt(ctx, row.ID, ChannelCustom, now); err != nil {
+			return Outcome{}, 0, err
+		}
+		if d.crash != nil && d.crash("marked", row) {
+			d.dead.Store(true)
+			return Outcome{}, 0, errCrashed
+		}
 		err := d.Sender.SendText(sctx, row.OpenID, Text(n, c, link))
 		code := d.code(err)
 		switch {

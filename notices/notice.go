@@ -424,13 +424,18 @@ func (a Audience) GridIDs(g *content.Grids) []string {
 // Progress is how a notice's delivery stands.
 type Progress struct {
 	Recipients int
-	Pending    int            // not yet sent (waiting, being sent, or retrying)
-	Delivered  int            // accepted by WeChat
-	Failed     int            // undeliverable or given up
-	Cancelled  int            // not sent because the notice was withdrawn
-	ByChannel  map[string]int // delivered, by channel
-	ByReason   map[string]int // failed, by reason
-	Mass       []MassBatch
+	Pending    int // not yet sent (waiting, being sent, or retrying)
+	Delivered  int // accepted by WeChat
+	Failed     int // undeliverable or given up
+	// Unconfirmed of Delivered: customer-service messages whose sender
+	// died after calling WeChat and before recording the answer. WeChat
+	// reports nothing for them, so they count as delivered and are not
+	// sent again.
+	Unconfirmed int
+	Cancelled   int            // not sent because the notice was withdrawn
+	ByChannel   map[string]int // delivered, by channel
+	ByReason    map[string]int // failed, by reason
+	Mass        []MassBatch
 }
 
 // MassBatch is one mass-send call and what WeChat reported about it.

@@ -248,12 +248,15 @@ const (
 	ReasonNoTemplate    = "no_template"    // outside the window and no template configured
 	ReasonRejected      = "rejected"       // WeChat refused the message itself (our bug or config)
 	ReasonGaveUp        = "gave_up"        // retryable errors until MaxAttempts
+	// ReasonUnconfirmed marks a delivered row: a customer-service message
+	// whose sender died between calling WeChat and recording the answer.
+	ReasonUnconfirmed = "unconfirmed"
 )
 
 var reasonNames = map[string]string{
 	ReasonNotFollowing: "已取消关注", ReasonOutOfWindow: "超出48小时客服窗口", ReasonTooMany: "客服消息条数已满",
 	ReasonUserBlock: "用户拒收", ReasonInvalidOpenID: "用户标识无效", ReasonNoTemplate: "未配置模板消息",
-	ReasonRejected: "微信拒绝（格式或配置错误）", ReasonGaveUp: "多次重试失败",
+	ReasonRejected: "微信拒绝（格式或配置错误）", ReasonGaveUp: "多次重试失败", ReasonUnconfirmed: "发送中断，按已送达计（未确认）",
 }
 
 // ReasonName is a failure reason as staff read it.

@@ -26,7 +26,10 @@ type Delivery struct {
 	Attempts int // claims so far, this one included
 	// Doubt is set when the row was found claimed by a sender whose lease
 	// ran out: that attempt may or may not have reached WeChat.
-	Doubt     bool
+	Doubt bool
+	// Started is the channel the interrupted attempt had started a call
+	// on, "" if it made none (or its call, a template, reports itself).
+	Started   string
 	AttemptAt time.Time // the first claim
 	// LastInteraction is when the resident last wrote to the account, zero
 	// when they are not in the users table: the 48-hour window runs from it.
@@ -132,6 +135,7 @@ type DispatchStore interface {
 	FinishNotices(ctx context.Context, now time.Time) (int, error)
 
 	ClaimDeliveries(ctx context.Context, now time.Time, limit, window int, lease time.Duration) ([]Delivery, error)
+	MarkAttempt(ctx context.Context, id int64, channel string, now time.Time) error
 	RecordDeliveries(ctx context.Context, out []Outcome, now time.Time) error
 	AdoptReceipt(ctx context.Context, d Delivery, slack time.Duration, now time.Time) (bool, error)
 	TemplateReport(ctx context.Context, msgid int64, openid, status string, at, now time.Time) error

@@ -600,9 +600,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 		} else if len(ids) > limit {
 			ids = ids[:limit]
 		}
-		// doubt is assigned before state: MySQL evaluates SET left to
-		// right with the new values, SQLite with the old ones.
+		// doubt and channel are assigned before state: MySQL evaluates SET
+		// left to right with the new values, SQLite with the old ones.
+		// A row taken over from a dead sender keeps the channel that
+		// sender had started (see MarkAttempt); a fresh claim starts clean.
 		q, args, err := sqlx.In(`UPDATE notice_deliveries SET doubt = CASE WHEN state = 'sending' THEN ? ELSE doubt END,
+			channel = CASE WHEN state = 'sending' THEN channel ELSE '' END,
 			state = 'sending', due_at = ?, attempts = attempts + 1, attempt_at = COALESCE(attempt_at, ?), updated_at = ?
 			WHERE id IN (?)`, true, now.Add(lease), now, now, ids)
 		if err != nil {
@@ -611,7 +614,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
-		q, args, err = sqlx.In(`SELECT d.id, d.notice_id, d.openid, d.attempts, d.doubt, d.attempt_at, u.last_interaction
+		q, args, err = sqlx.In(`SELECT d.id, d.notice_id, d.openid, d.attempts, d.doubt, d.channel, d.attempt_at, u.last_interaction
 			FROM notice_deliveries d LEFT JOIN users u ON u.openid = d.openid WHERE d.id IN (?) ORDER BY d.id`, ids)
 		if err != nil {
 			return err
@@ -622,6 +625,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 			OpenID    string       `db:"openid"`
 			Attempts  int          `db:"attempts"`
 			Doubt     bool         `db:"doubt"`
+			Channel   string       `db:"channel"`
 			AttemptAt sql.NullTime `db:"attempt_at"`
 			LastSeen  sql.NullTime `db:"last_interaction"`
 		}
@@ -631,7 +635,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 		out = make([]notices.Delivery, len(rows))
 		for i, r := range rows {
 			out[i] = notices.Delivery{ID: r.ID, NoticeID: r.NoticeID, OpenID: r.OpenID, Attempts: r.Attempts,
-				Doubt: r.Doubt, AttemptAt: utcOrZero(r.AttemptAt), LastInteraction: utcOrZero(r.LastSeen)}
+				Doubt: r.Doubt, Started: r.Channel, AttemptAt: utcOrZero(r.AttemptAt), LastInteraction: utcOrZero(r.LastSeen)}
 		}
 		return nil
 	}
@@ -667,6 +671,18 @@ func dueDeliveryIDs(ctx context.Context, tx *sqlx.Tx, now time.Time, limit int) 
 	return append(ids, due...), err
 }
 
+// MarkAttempt records, before the call, that a claimed row's message is
+// going out on channel: if the sender dies before recording the outcome,
+// whoever takes the row over knows the call was made.
+func (s *Store) MarkAttempt(ctx context.Context, id int64, channel string, now time.Time) error {
+	_, err := s.exec(ctx, "UPDATE notice_deliveries SET channel = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
+		channel, now.UTC(), id)
+	if err != nil {
+		return fmt.Errorf("storage: mark delivery attempt: %w", err)
+	}
+	return nil
+}
+
 // RecordDeliveries records what became of claimed rows, in one
 // transaction, and applies any send reports that arrived before it.
 func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now time.Time) error {
@@ -676,20 +692,13 @@ func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now
 	now = now.UTC()
 	var msgids []int64
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		for _, o := range out {
-			due, sent := now, sql.NullTime{}
-			switch o.State {
-			case notices.RowPending:
-				due = o.DueAt.UTC()
-			case notices.RowSent:
-				sent = noticeTime(now)
-			}
-			_, err := tx.ExecContext(ctx, `UPDATE notice_deliveries SET state = ?, channel = ?, msgid = ?, reason = ?,
-				detail = ?, due_at = ?, sent_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`,
-				o.State, o.Channel, noticeID(o.MsgID), o.Reason, truncateUTF8(o.Detail, 255), due, sent, now, o.ID)
-			if err != nil {
+		for start := 0; start < len(out); start += recordRows {
+			part := out[start:min(start+recordRows, len(out))]
+			if err := recordOutcomes(ctx, tx, part, now); err != nil {
 				return err
 			}
+		}
+		for _, o := range out {
 			if o.MsgID != 0 {
 				msgids = append(msgids, o.MsgID)
 			}
@@ -700,6 +709,43 @@ func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now
 		return fmt.Errorf("storage: record deliveries: %w", err)
 	}
 	return nil
+}
+
+// recordRows bounds the rows one UPDATE records.
+const recordRows = 64
+
+// recordOutcomes records outcomes in one statement: a round trip per row
+// would make the database, not WeChat, the limit of a broadcast.
+func recordOutcomes(ctx context.Context, tx *sqlx.Tx, out []notices.Outcome, now time.Time) error {
+	cols := []string{"state", "channel", "msgid", "reason", "detail", "due_at", "sent_at"}
+	vals := make([][]any, len(cols))
+	ids := make([]any, len(out))
+	for i, o := range out {
+		due, sent := now, sql.NullTime{}
+		switch o.State {
+		case notices.RowPending:
+			due = o.DueAt.UTC()
+		case notices.RowSent:
+			sent = noticeTime(now)
+		}
+		row := []any{o.State, o.Channel, noticeID(o.MsgID), o.Reason, truncateUTF8(o.Detail, 255), due, sent}
+		for c := range cols {
+			vals[c] = append(vals[c], o.ID, row[c])
+		}
+		ids[i] = o.ID
+	}
+	var q strings.Builder
+	var args []any
+	q.WriteString("UPDATE notice_deliveries SET ")
+	whens := strings.Repeat(" WHEN ? THEN ?", len(out))
+	for c, col := range cols {
+		fmt.Fprintf(&q, "%s = CASE id%s END, ", col, whens)
+		args = append(args, vals[c]...)
+	}
+	q.WriteString("updated_at = ? WHERE id IN (?" + strings.Repeat(", ?", len(out)-1) + ") AND state = 'sending'")
+	args = append(append(args, now), ids...)
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return err
 }
 
 // applyOrphanReceipts applies send reports that arrived before the rows
@@ -1007,6 +1053,9 @@ func (s *Store) NoticeProgress(ctx context.Context, id int64) (notices.Progress,
 		case notices.RowSent:
 			p.Delivered += r.N
 			p.ByChannel[r.Channel] += r.N
+			if r.Reason == notices.ReasonUnconfirmed {
+				p.Unconfirmed += r.N
+			}
 		case notices.RowFailed:
 			p.Failed += r.N
 			p.ByReason[r.Reason] += r.N
