@@ -126,6 +126,7 @@ type Dispatcher struct {
 	wake      chan struct{}
 	cache     map[int64]*Notice
 	pauseTill atomic.Int64 // unix nanoseconds, real time
+	pruned    time.Time    // last pruning of send reports; one goroutine runs tick
 	pace      pacer
 
 	// crash, set by tests, makes a sender stop dead at a stage ("sent":
@@ -331,8 +332,16 @@ func (d *Dispatcher) tick(ctx context.Context) (busy bool, err error) {
 	if n > 0 {
 		d.log().Info("notices: finished sending", "notices", n)
 	}
+	if err == nil && now.Sub(d.pruned) > time.Hour {
+		d.pruned = now
+		_, err = d.Store.PruneNoticeReceipts(ctx, now.Add(-receiptKeep))
+	}
 	return busy, err
 }
+
+// receiptKeep is how long a send report no row claimed is kept: a row in
+// doubt looks for it within minutes of a crash.
+const receiptKeep = 24 * time.Hour
 
 func monthOf(t time.Time) string { return t.In(hazardbot.Shanghai).Format("2006-01") }
 

@@ -139,6 +139,7 @@ type DispatchStore interface {
 	RecordDeliveries(ctx context.Context, out []Outcome, now time.Time) error
 	AdoptReceipt(ctx context.Context, d Delivery, slack time.Duration, now time.Time) (bool, error)
 	TemplateReport(ctx context.Context, msgid int64, openid, status string, at, now time.Time) error
+	PruneNoticeReceipts(ctx context.Context, before time.Time) (int64, error)
 
 	ClaimMassBatch(ctx context.Context, now time.Time, lease time.Duration, month string) (MassClaim, bool, error)
 	RecordMassBatch(ctx context.Context, clientMsgID string, out MassOutcome, now time.Time) error

@@ -819,6 +819,19 @@ func (s *Store) TemplateReport(ctx context.Context, msgid int64, openid, status 
 	return nil
 }
 
+// PruneNoticeReceipts forgets send reports that no row claimed before
+// `before`: they matter only while a row in doubt waits for them, minutes
+// after a crash, and TEMPLATESENDJOBFINISH also arrives for template
+// messages that are not notices (report status, digests).
+func (s *Store) PruneNoticeReceipts(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.exec(ctx, "DELETE FROM notice_receipts WHERE created_at < ?", before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("storage: prune notice receipts: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // AdoptReceipt settles a claimed row whose earlier attempt is in doubt: a
 // send report for the resident that arrived after that attempt began, and
 // that no row claims, is that attempt's. It reports whether one was found;
