@@ -90,6 +90,7 @@ func (s *Server) wireNotices() {
 	s.NoticeDesk = &notices.Service{Store: s.Store, Content: s.Content, Now: s.now, Kick: s.Notices.Kick,
 		PublicURL: s.Config.PublicURL, TemplateKeys: cfg.TemplateKeys}
 	s.Engine.AddNotices(dialogs.Notices{Board: s.Store, Desk: s.NoticeDesk, PublicURL: s.Config.PublicURL})
+	s.Console.AddNotices(s.NoticeDesk)
 }
 
 // mountNotices serves the public pages and the CAP feed, and hands WeChat's
