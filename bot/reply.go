@@ -6,23 +6,12 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strconv"
-	"time"
 
-	"github.com/silenceper/wechat/v2/officialaccount/message"
 	"github.com/silenceper/wechat/v2/util"
 )
 
 type cdata struct {
 	Text string `xml:",cdata"`
-}
-
-type textReply struct {
-	XMLName      xml.Name `xml:"xml"`
-	ToUserName   cdata
-	FromUserName cdata
-	CreateTime   int64
-	MsgType      cdata
-	Content      cdata
 }
 
 type encryptedReply struct {
@@ -31,18 +20,6 @@ type encryptedReply struct {
 	MsgSignature cdata
 	TimeStamp    int64
 	Nonce        cdata
-}
-
-// passiveText is the XML of a text reply to m.
-func passiveText(m *message.MixMessage, text string, now time.Time) []byte {
-	out, _ := xml.Marshal(textReply{
-		ToUserName:   cdata{string(m.FromUserName)},
-		FromUserName: cdata{string(m.ToUserName)},
-		CreateTime:   now.Unix(),
-		MsgType:      cdata{"text"},
-		Content:      cdata{text},
-	})
-	return out
 }
 
 // write sends the answer, encrypted in safe mode. "success" stays plain in

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -31,7 +32,7 @@ const (
 	MaxBody        = 1 << 20
 	ReplayWindow   = 5 * time.Minute
 	DefaultTimeout = 4500 * time.Millisecond // WeChat gives up after 5 s
-	answerTTL      = 2 * time.Minute         // WeChat's retries come within 15 s
+	answerTTL      = 30 * time.Second        // WeChat's three tries end within about 15 s
 	pending        = "\x00pending"
 )
 
@@ -88,6 +89,7 @@ type Webhook struct {
 	// shutdown can wait for it. Its context is BaseContext.
 	inflight    sync.WaitGroup
 	BaseContext context.Context
+	touches     touchLimiter
 }
 
 // JobFinish is WeChat's report on a template or mass send.
@@ -158,8 +160,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkSignature verifies WeChat's signature and the timestamp's freshness.
-func (h *Webhook) checkSignature(r *http.Request) error {
-	q := r.URL.Query()
+func (h *Webhook) checkSignature(q url.Values) error {
 	sig, ts, nonce := q.Get("signature"), q.Get("timestamp"), q.Get("nonce")
 	if sig == "" || ts == "" || nonce == "" {
 		return fail(http.StatusForbidden, "missing signature")
@@ -181,11 +182,12 @@ func (h *Webhook) checkSignature(r *http.Request) error {
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 func (h *Webhook) verifyURL(w http.ResponseWriter, r *http.Request) error {
-	if err := h.checkSignature(r); err != nil {
+	q := r.URL.Query()
+	if err := h.checkSignature(q); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, err := io.WriteString(w, r.URL.Query().Get("echostr"))
+	_, err := io.WriteString(w, q.Get("echostr"))
 	return err
 }
 
@@ -203,17 +205,17 @@ func (h *Webhook) push(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fail(http.StatusBadRequest, "cannot read body")
 	}
-	if err := h.checkSignature(r); err != nil {
+	q := r.URL.Query()
+	if err := h.checkSignature(q); err != nil {
 		return err
 	}
-	q := r.URL.Query()
 	safe := q.Get("encrypt_type") == "aes"
 	if safe {
 		if body, err = h.decrypt(q.Get("timestamp"), q.Get("nonce"), q.Get("msg_signature"), body); err != nil {
 			return err
 		}
 	}
-	var msg message.MixMessage
+	var msg push
 	if err := xml.Unmarshal(body, &msg); err != nil {
 		return fail(http.StatusBadRequest, "malformed XML")
 	}
@@ -243,7 +245,7 @@ func (h *Webhook) decrypt(ts, nonce, msgSig string, body []byte) ([]byte, error)
 }
 
 // dedupKey names a push the way WeChat's retries repeat it.
-func dedupKey(m *message.MixMessage) string {
+func dedupKey(m *push) string {
 	if m.MsgID != 0 {
 		return "push:m:" + strconv.FormatInt(m.MsgID, 10)
 	}
@@ -252,7 +254,7 @@ func dedupKey(m *message.MixMessage) string {
 
 // answer returns the plaintext reply for a push: computed once, however many
 // times and however concurrently WeChat delivers it.
-func (h *Webhook) answer(ctx context.Context, m *message.MixMessage) []byte {
+func (h *Webhook) answer(ctx context.Context, m *push) []byte {
 	start := time.Now()
 	key := dedupKey(m)
 	first, err := h.KV.SetNX(ctx, key, []byte(pending), answerTTL)
@@ -307,7 +309,7 @@ func (h *Webhook) awaitAnswer(ctx context.Context, key string, start time.Time) 
 
 // run handles the push with a deadline: replies ready in time form the
 // passive reply; later ones go out through the customer-service API.
-func (h *Webhook) run(m *message.MixMessage) []byte {
+func (h *Webhook) run(m *push) []byte {
 	base := h.BaseContext
 	if base == nil {
 		base = context.Background()
@@ -372,7 +374,7 @@ func (h *Webhook) sendLater(ctx context.Context, openid, key string, replies []d
 // handle turns a push into dialog input and runs it. A panic in a flow is
 // logged and leaves the resident a busy answer instead of taking the
 // process down with every other resident's conversation.
-func (h *Webhook) handle(ctx context.Context, m *message.MixMessage) (replies []dialogs.Reply) {
+func (h *Webhook) handle(ctx context.Context, m *push) (replies []dialogs.Reply) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.Log.Error("dialog panicked", "panic", p, "stack", string(debug.Stack()))
@@ -433,7 +435,7 @@ func (h *Webhook) handle(ctx context.Context, m *message.MixMessage) (replies []
 	return replies
 }
 
-func (h *Webhook) jobFinished(ctx context.Context, m *message.MixMessage) {
+func (h *Webhook) jobFinished(ctx context.Context, m *push) {
 	if h.JobFinished == nil {
 		return
 	}
@@ -447,8 +449,8 @@ func (h *Webhook) jobFinished(ctx context.Context, m *message.MixMessage) {
 // touch records the interaction that opens the 48-hour customer-service
 // window, at most once a minute per resident to keep the database out of
 // the hot path.
-func (h *Webhook) touch(ctx context.Context, openid string, at time.Time) {
-	if fresh, err := h.KV.SetNX(ctx, "touch:"+openid, []byte{1}, time.Minute); err == nil && !fresh {
+func (h *Webhook) touch(_ context.Context, openid string, at time.Time) {
+	if !h.touches.due(openid, h.now()) {
 		return
 	}
 	h.record("interaction", func(ctx context.Context) error { return h.Users.TouchUser(ctx, openid, at) })

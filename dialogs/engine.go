@@ -17,6 +17,7 @@ import (
 // Sessions is the part of the session store the engine needs.
 type Sessions interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
+	MGet(ctx context.Context, keys ...string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	Del(ctx context.Context, key string) error
 	Lock(ctx context.Context, key string, ttl, wait time.Duration) (unlock func(), err error)
@@ -181,11 +182,13 @@ func (e *Engine) busy(c *Ctx) []Reply { return []Reply{{Text: c.Content.Messages
 
 func (t *turn) load() error {
 	ctx, id := t.c.Context, t.c.OpenID
-	raw, ok, err := t.e.Sessions.Get(ctx, "sess:"+id)
+	// One round trip for the active flow and the paused ones.
+	vals, err := t.e.Sessions.MGet(ctx, "sess:"+id, "stash:"+id)
 	if err != nil {
 		return fmt.Errorf("dialogs: load session: %w", err)
 	}
-	if ok {
+	raw := vals[0]
+	if raw != nil {
 		t.sess = &session{}
 		if err := json.Unmarshal(raw, t.sess); err != nil || t.e.flows[t.sess.Flow] == nil {
 			// Unreadable or from a flow that no longer exists: start afresh
@@ -194,12 +197,9 @@ func (t *turn) load() error {
 			t.sess, t.dirty = nil, true
 		}
 	}
-	raw, ok, err = t.e.Sessions.Get(ctx, "stash:"+id)
-	if err != nil {
-		return fmt.Errorf("dialogs: load paused flows: %w", err)
-	}
+	raw = vals[1]
 	t.stash = map[string]*session{}
-	if ok {
+	if raw != nil {
 		if err := json.Unmarshal(raw, &t.stash); err != nil {
 			t.stash, t.stashed = map[string]*session{}, true
 		}

@@ -22,6 +22,9 @@ var ErrLocked = errors.New("storage: lock busy")
 type Sessions interface {
 	// Get returns the value of key; ok is false if it is absent or expired.
 	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
+	// MGet returns the values of several keys in one round trip; an absent
+	// or expired key gives nil.
+	MGet(ctx context.Context, keys ...string) ([][]byte, error)
 	// Set stores val under key; ttl 0 means no expiry.
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	// SetNX stores val only if key is absent, and reports whether it did.

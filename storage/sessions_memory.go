@@ -133,6 +133,15 @@ func (s *MemorySessions) Get(_ context.Context, key string) ([]byte, bool, error
 	return bytes.Clone(e.val), true, nil
 }
 
+// MGet implements Sessions.
+func (s *MemorySessions) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i], _, _ = s.Get(ctx, k)
+	}
+	return out, nil
+}
+
 // Set implements Sessions.
 func (s *MemorySessions) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
 	if err := checkTTL(ttl); err != nil {

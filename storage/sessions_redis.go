@@ -41,6 +41,25 @@ func (r *RedisSessions) Get(ctx context.Context, key string) ([]byte, bool, erro
 	return v, true, nil
 }
 
+// MGet implements Sessions.
+func (r *RedisSessions) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.Key(k)
+	}
+	vals, err := r.c.MGet(ctx, full...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("storage: redis mget: %w", err)
+	}
+	out := make([][]byte, len(keys))
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
+}
+
 // Set implements Sessions.
 func (r *RedisSessions) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	if err := checkTTL(ttl); err != nil {

@@ -299,3 +299,17 @@ func TestMemoryLockWaitsOutLease(t *testing.T) {
 	}
 	unlock()
 }
+
+func TestSessionsMGet(t *testing.T) {
+	storagetest.Sessions(t, func(t *testing.T, s storage.Sessions, clock *storagetest.Clock) {
+		ctx := context.Background()
+		storagetest.Must(t, s.Set(ctx, "a", []byte("1"), time.Minute))
+		storagetest.Must(t, s.Set(ctx, "c", []byte("3"), time.Second))
+		storagetest.Lapse(t, s, clock, "c")
+		got, err := s.MGet(ctx, "a", "b", "c")
+		storagetest.Must(t, err)
+		if len(got) != 3 || string(got[0]) != "1" || got[1] != nil || got[2] != nil {
+			t.Fatalf("MGet = %q", got)
+		}
+	})
+}
