@@ -231,3 +231,27 @@ func (s *cancellingSender) SendTemplate(ctx context.Context, openid, tpl, link s
 	}
 	return s.Sender.SendTemplate(ctx, openid, tpl, link, f)
 }
+
+// TestApprovedTooLateIsNotSent: a warning whose validity ended while it
+// waited for approval is withdrawn, not sent out stale.
+func TestApprovedTooLateIsNotSent(t *testing.T) {
+	storagetest.Stores(t, func(t *testing.T, st *storage.Store) {
+		w := newWorld(t, st)
+		w.follower("o-1", 72*time.Hour)
+		n := warning(notices.LevelRed, "今夜暴雨")
+		n.ValidUntil = w.clock.Now().Add(time.Hour)
+		n, err := w.svc.Create(w.ctx, author, n)
+		storagetest.Must(t, err)
+		_, err = w.svc.Submit(w.ctx, author, n.ID)
+		storagetest.Must(t, err)
+		w.clock.Advance(2 * time.Hour)
+		_, err = w.svc.Approve(w.ctx, approver, n.ID)
+		storagetest.Must(t, err)
+		w.run()
+		got, err := w.svc.Get(w.ctx, n.ID)
+		storagetest.Must(t, err)
+		if got.State != notices.StateCanceled || got.CancelReason == "" || len(w.api.Sent("o-1")) != 0 {
+			t.Fatalf("stale warning: state %s, reason %q, sent %d", got.State, got.CancelReason, len(w.api.Sent("o-1")))
+		}
+	})
+}

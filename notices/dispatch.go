@@ -380,7 +380,12 @@ func (d *Dispatcher) start(ctx context.Context, id int64, now time.Time) (bool, 
 	if !until.After(now) {
 		// It came due after its end (approved too late): going out now
 		// would tell residents something no longer true.
-		until = now
+		_, err := d.Store.ChangeNotice(ctx, Change{ID: id, From: []State{StateSched}, To: StateCanceled, At: now,
+			By: Staff{ID: "system", Name: "系统"}, Action: "cancel", CancelWhy: "有效期已过，未发送", Note: "expired before it could go out"})
+		if errors.Is(err, ErrState) {
+			err = nil // someone else moved it meanwhile
+		}
+		return false, err
 	}
 	mode, err := d.planMass(ctx, &n, now)
 	if err != nil {

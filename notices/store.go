@@ -125,6 +125,7 @@ type Store interface {
 type DispatchStore interface {
 	GetNotice(ctx context.Context, id int64) (Notice, error)
 	DueNotices(ctx context.Context, now time.Time) ([]int64, error)
+	ChangeNotice(ctx context.Context, ch Change) (Notice, error)
 	StartSending(ctx context.Context, id int64, from, until time.Time, massMode string, now time.Time) (bool, error)
 	UnexpandedNotices(ctx context.Context) ([]int64, error)
 	ExpandNotice(ctx context.Context, id int64, month string, limit int, pick func(Candidate) string, now time.Time) (bool, error)
