@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -238,5 +239,36 @@ func validateCAPWithXMLLint(t *testing.T, doc []byte) {
 	storagetest.Must(t, os.WriteFile(f, doc, 0o600))
 	if out, err := exec.Command(lint, "--noout", "--schema", xsd, f).CombinedOutput(); err != nil {
 		t.Fatalf("not valid CAP 1.2: %v\n%s\n%s", err, out, doc)
+	}
+}
+
+func TestNoticesConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := ConfigFromEnv(env())
+	storagetest.Must(t, err)
+	if n := c.Notices; n.Mass != notices.MassOff || n.Rate != 500 || n.Senders != 8 || n.TemplateID != "" ||
+		n.TemplateKeys != notices.DefaultTemplateKeys {
+		t.Fatalf("defaults %+v", n)
+	}
+	c, err = ConfigFromEnv(env("WECHAT_TEMPLATE_NOTICE", "TPL", "WECHAT_TEMPLATE_NOTICE_FIELDS", "title=thing9,kind=thing8,time=time7,note=thing6",
+		"HAZARDBOT_NOTICE_MASS", "tag:105", "HAZARDBOT_NOTICE_RATE", "0", "HAZARDBOT_NOTICE_SENDERS", "4"))
+	storagetest.Must(t, err)
+	if n := c.Notices; n.TemplateID != "TPL" || n.TemplateKeys.Title != "thing9" || n.Mass != notices.MassTag || n.MassTag != 105 ||
+		n.Rate != 0 || n.Senders != 4 {
+		t.Fatalf("set %+v", n)
+	}
+	for _, bad := range [][]string{{"HAZARDBOT_NOTICE_MASS", "everyone"}, {"HAZARDBOT_NOTICE_MASS", "tag:x"},
+		{"HAZARDBOT_NOTICE_RATE", "fast"}, {"HAZARDBOT_NOTICE_SENDERS", "0"}, {"WECHAT_TEMPLATE_NOTICE_FIELDS", "title"}} {
+		_, err := ConfigFromEnv(env(bad...))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Var != bad[0] {
+			t.Errorf("%v: %v", bad, err)
+		}
 	}
 }
