@@ -56,8 +56,8 @@ func (c *Console) AddNotices(desk NoticeDesk) {
 	m.HandleFunc("POST /console/notices/{id}/{op}", c.auth(workers, p.op))
 }
 
-// staffOf is the console user as the notice rules see them.
-func staffOf(st storage.Staff) notices.Staff {
+// noticeStaffOf is the console user as the notice rules see them.
+func noticeStaffOf(st storage.Staff) notices.Staff {
 	name := st.Name
 	if name == "" {
 		name = st.Username
@@ -101,12 +101,12 @@ func (p *noticePages) row(n notices.Notice) noticeRow {
 type noticeListView struct {
 	Rows   []noticeRow
 	State  string
-	States []stateTab
+	States []noticeStateTab
 	Worker bool
 	Done   string
 }
 
-type stateTab struct {
+type noticeStateTab struct {
 	Key, Name string
 	On        bool
 }
@@ -128,10 +128,10 @@ func (p *noticePages) list(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	v := noticeListView{State: state, Worker: r.staff.Role != hazardbot.RoleViewer, Done: noticeDone[r.URL.Query().Get("done")]}
-	v.States = append(v.States, stateTab{"", "全部", state == ""})
+	v.States = append(v.States, noticeStateTab{"", "全部", state == ""})
 	for _, s := range []notices.State{notices.StateDraft, notices.StateApproval, notices.StateSched, notices.StateSending,
 		notices.StateSent, notices.StateCanceled} {
-		v.States = append(v.States, stateTab{string(s), s.Name(), state == string(s)})
+		v.States = append(v.States, noticeStateTab{string(s), s.Name(), state == string(s)})
 	}
 	for _, n := range list {
 		v.Rows = append(v.Rows, p.row(n))
@@ -153,59 +153,59 @@ type noticeForm struct {
 	ValidFrom, ValidUntil, SendAt string // datetime-local, Shanghai
 	Exercise                      bool
 	Error, Done                   string
-	Hazards                       []hazardOption
-	Levels                        []levelOption
-	CommunityList                 []communityOption
+	Hazards                       []noticeHazardOption
+	Levels                        []noticeLevelOption
+	CommunityList                 []noticeCommunityOption
 	DefaultGuide                  string
 	Refs                          int64
 	Community                     bool // the author is community staff: their community only
-	AudienceKinds                 []audienceOption
+	AudienceKinds                 []noticeAudienceOption
 	Action                        string // the form's target
 	Submit                        string // its button
 	RefTitle                      string
 }
 
-type hazardOption struct {
+type noticeHazardOption struct {
 	ID, Name, Guide string
 	On              bool
 }
 
-type levelOption struct {
+type noticeLevelOption struct {
 	ID, Name string
 	On       bool
 }
 
-type communityOption struct {
+type noticeCommunityOption struct {
 	ID, Name string
 	On       bool
-	Grids    []gridOption
+	Grids    []noticeGridOption
 }
 
-type gridOption struct {
+type noticeGridOption struct {
 	ID, Name string
 	On       bool
 }
 
-type audienceOption struct {
+type noticeAudienceOption struct {
 	Kind, Name string
 	On         bool
 }
 
-const dateTimeLocal = "2006-01-02T15:04"
+const noticeDateTimeLocal = "2006-01-02T15:04"
 
-func localTime(t time.Time) string {
+func noticeLocalTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(hazardbot.Shanghai).Format(dateTimeLocal)
+	return t.In(hazardbot.Shanghai).Format(noticeDateTimeLocal)
 }
 
-func parseLocal(s string) (time.Time, error) {
+func noticeParseLocal(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.ParseInLocation(dateTimeLocal, s, hazardbot.Shanghai)
+	t, err := time.ParseInLocation(noticeDateTimeLocal, s, hazardbot.Shanghai)
 	if err != nil {
 		return time.Time{}, badRequest("时间格式不对：%s", s)
 	}
@@ -217,8 +217,8 @@ func (p *noticePages) formOf(n notices.Notice) noticeForm {
 	a := n.Audience
 	f := noticeForm{ID: n.ID, MsgType: n.MsgType, Refs: n.Refs, Kind: string(n.Kind), Level: string(n.Level), Hazard: n.Hazard,
 		Title: n.Title, Body: n.Body, Instruction: n.Instruction, Audience: a.Kind, Communities: a.Communities, Grids: a.Grids,
-		Place: a.Place, TagName: a.TagName, ValidFrom: localTime(n.ValidFrom), ValidUntil: localTime(n.ValidUntil),
-		SendAt: localTime(n.SendAt), Exercise: n.Exercise}
+		Place: a.Place, TagName: a.TagName, ValidFrom: noticeLocalTime(n.ValidFrom), ValidUntil: noticeLocalTime(n.ValidUntil),
+		SendAt: noticeLocalTime(n.SendAt), Exercise: n.Exercise}
 	if a.Kind == notices.AudienceNear {
 		f.Lat, f.Lng = strconv.FormatFloat(a.Lat, 'f', 6, 64), strconv.FormatFloat(a.Lng, 'f', 6, 64)
 		f.Radius = strconv.Itoa(int(a.Radius))
@@ -233,26 +233,26 @@ func (p *noticePages) formOf(n notices.Notice) noticeForm {
 func (p *noticePages) decorate(f *noticeForm, r *request) {
 	c := p.c.Content()
 	for _, h := range c.Notices.Hazards {
-		f.Hazards = append(f.Hazards, hazardOption{ID: h.ID, Name: h.Name, Guide: h.Guide, On: h.ID == f.Hazard})
+		f.Hazards = append(f.Hazards, noticeHazardOption{ID: h.ID, Name: h.Name, Guide: h.Guide, On: h.ID == f.Hazard})
 		if h.ID == f.Hazard {
 			f.DefaultGuide = h.Guide
 		}
 	}
 	for _, l := range c.Notices.Levels {
-		f.Levels = append(f.Levels, levelOption{ID: l.ID, Name: l.Name, On: l.ID == f.Level})
+		f.Levels = append(f.Levels, noticeLevelOption{ID: l.ID, Name: l.Name, On: l.ID == f.Level})
 	}
 	f.Community = r.staff.Role == hazardbot.RoleCommunity
 	for _, cm := range c.Grids.Communities() {
 		if f.Community && cm.ID != r.staff.CommunityID {
 			continue
 		}
-		o := communityOption{ID: cm.ID, Name: cm.Name, On: slices.Contains(f.Communities, cm.ID)}
+		o := noticeCommunityOption{ID: cm.ID, Name: cm.Name, On: slices.Contains(f.Communities, cm.ID)}
 		for _, g := range cm.Grids {
-			o.Grids = append(o.Grids, gridOption{ID: g, Name: p.c.gridName(g), On: slices.Contains(f.Grids, g)})
+			o.Grids = append(o.Grids, noticeGridOption{ID: g, Name: p.c.gridName(g), On: slices.Contains(f.Grids, g)})
 		}
 		f.CommunityList = append(f.CommunityList, o)
 	}
-	kinds := []audienceOption{{notices.AudienceAll, "全体关注者", false}, {notices.AudienceCommunities, "按社区", false},
+	kinds := []noticeAudienceOption{{notices.AudienceAll, "全体关注者", false}, {notices.AudienceCommunities, "按社区", false},
 		{notices.AudienceGrids, "按网格", false}, {notices.AudienceVolunteers, "志愿者", false},
 		{notices.AudienceNear, "某个位置周边", false}, {notices.AudienceTag, "微信标签", false}}
 	for _, k := range kinds {
@@ -309,7 +309,7 @@ func noticeFrom(r *request) (notices.Notice, noticeForm, error) {
 		dst *time.Time
 	}{{f.ValidFrom, &n.ValidFrom}, {f.ValidUntil, &n.ValidUntil}, {f.SendAt, &n.SendAt}} {
 		if err == nil {
-			*t.dst, err = parseLocal(t.s)
+			*t.dst, err = noticeParseLocal(t.s)
 		}
 	}
 	return n, f, err
@@ -346,7 +346,7 @@ func (p *noticePages) create(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	n, err = p.desk.Create(r.Context(), staffOf(r.staff), n)
+	n, err = p.desk.Create(r.Context(), noticeStaffOf(r.staff), n)
 	if err != nil {
 		return p.refusedForm(w, r, f, err)
 	}
@@ -382,9 +382,9 @@ type noticeDetailView struct {
 	noticeRow
 	Preview     notices.Preview
 	Progress    notices.Progress
-	Reasons     []countRow
-	Channels    []countRow
-	History     []historyRow
+	Reasons     []noticeCount
+	Channels    []noticeCount
+	History     []noticeHistory
 	Guide       string
 	Done        string
 	Me          string
@@ -401,7 +401,7 @@ type noticeDetailView struct {
 	Original    *noticeRow
 }
 
-type historyRow struct {
+type noticeHistory struct {
 	At          time.Time
 	Actor, What string
 	Detail      string
@@ -411,7 +411,7 @@ var noticeActions = map[string]string{"notice.create": "创建", "notice.edit": 
 	"notice.approve": "审核通过", "notice.reject": "退回修改", "notice.schedule": "设定发送时间", "notice.cancel": "撤回",
 	"notice.start": "开始发送"}
 
-type countRow struct {
+type noticeCount struct {
 	Name string
 	N    int
 }
@@ -422,10 +422,10 @@ func (p *noticePages) detail(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	ctx := r.Context()
-	me := staffOf(r.staff)
+	me := noticeStaffOf(r.staff)
 	mine := n.CreatedBy == me.ID || me.CanApprove()
 	v := noticeDetailView{noticeRow: p.row(n), Preview: p.desk.Preview(&n), Guide: notices.Guide(&n, p.c.Content()),
-		Done: noticeDone[r.URL.Query().Get("done")], Me: me.ID, InForce: n.InForce(r.now), SendAt: localTime(n.SendAt)}
+		Done: noticeDone[r.URL.Query().Get("done")], Me: me.ID, InForce: n.InForce(r.now), SendAt: noticeLocalTime(n.SendAt)}
 	worker := me.CanCompose()
 	open := n.State == notices.StateDraft || n.State == notices.StateApproval || n.State == notices.StateSched
 	v.CanEdit = worker && mine && n.State == notices.StateDraft
@@ -440,12 +440,12 @@ func (p *noticePages) detail(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	for reason, k := range v.Progress.ByReason {
-		v.Reasons = append(v.Reasons, countRow{notices.ReasonName(reason), k})
+		v.Reasons = append(v.Reasons, noticeCount{notices.ReasonName(reason), k})
 	}
 	for ch, k := range v.Progress.ByChannel {
-		v.Channels = append(v.Channels, countRow{notices.ChannelName(ch), k})
+		v.Channels = append(v.Channels, noticeCount{notices.ChannelName(ch), k})
 	}
-	byCount := func(a, b countRow) int { return b.N - a.N }
+	byCount := func(a, b noticeCount) int { return b.N - a.N }
 	slices.SortFunc(v.Reasons, byCount)
 	slices.SortFunc(v.Channels, byCount)
 	history, err := p.c.Store.AuditFor(ctx, "notice", strconv.FormatInt(n.ID, 10))
@@ -461,7 +461,7 @@ func (p *noticePages) detail(w http.ResponseWriter, r *request) error {
 		if h.Action == "notice.approve" || h.Action == "notice.start" {
 			detail = "" // the actor says it
 		}
-		v.History = append(v.History, historyRow{At: h.At, Actor: h.Actor, What: what, Detail: detail})
+		v.History = append(v.History, noticeHistory{At: h.At, Actor: h.Actor, What: what, Detail: detail})
 	}
 	if n.SupersededBy != 0 {
 		if newer, err := p.desk.Get(ctx, n.SupersededBy); err == nil {
@@ -485,7 +485,7 @@ func (p *noticePages) op(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return errNotFound
 	}
-	ctx, by, op := r.Context(), staffOf(r.staff), r.PathValue("op")
+	ctx, by, op := r.Context(), noticeStaffOf(r.staff), r.PathValue("op")
 	var n notices.Notice
 	switch op {
 	case "edit":
@@ -509,7 +509,7 @@ func (p *noticePages) op(w http.ResponseWriter, r *request) error {
 		n, err = p.desk.Reject(ctx, by, id, strings.TrimSpace(r.FormValue("reason")))
 	case "schedule":
 		var at time.Time
-		if at, err = parseLocal(r.FormValue("send_at")); err != nil {
+		if at, err = noticeParseLocal(r.FormValue("send_at")); err != nil {
 			return err
 		}
 		n, err = p.desk.Schedule(ctx, by, id, at)

@@ -38,10 +38,10 @@ func (e *env) withNotices() (*notices.Dispatcher, *wechattest.API) {
 	return d, api
 }
 
-var noticeLink = regexp.MustCompile(`/console/notices/(\d+)`)
+var noticePageLink = regexp.MustCompile(`/console/notices/(\d+)`)
 
-// composeForm is a red rainstorm warning for 东湖社区 as typed in the form.
-func composeForm(kv ...string) []string {
+// noticeComposeForm is a red rainstorm warning for 东湖社区 as typed in the form.
+func noticeComposeForm(kv ...string) []string {
 	base := map[string]string{"kind": "warning", "level": "red", "hazard": "rainstorm", "title": "东湖片区特大暴雨红色预警",
 		"body": "预计今晚东湖片区降雨量超过150毫米，请勿前往地下车库。", "audience": "communities", "community": "c1"}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -76,7 +76,7 @@ func TestNoticePages(t *testing.T) {
 	kan := e.as("kan")
 	want(t, kan.get("/console/notices"), http.StatusOK, "通知预警")
 	want(t, kan.get("/console/notices/new"), http.StatusForbidden)
-	want(t, kan.form("/console/notices", composeForm()...), http.StatusForbidden)
+	want(t, kan.form("/console/notices", noticeComposeForm()...), http.StatusForbidden)
 
 	// A community worker is offered their own community only, and refused others.
 	donghu := e.as("donghu")
@@ -85,26 +85,26 @@ func TestNoticePages(t *testing.T) {
 	if strings.Contains(p.body, "西园社区") || strings.Contains(p.body, `value="all"`) {
 		t.Fatal("community staff offered another community or everyone")
 	}
-	want(t, donghu.form("/console/notices", composeForm("community", "c2")...), http.StatusForbidden, "只能向本社区发送")
+	want(t, donghu.form("/console/notices", noticeComposeForm("community", "c2")...), http.StatusForbidden, "只能向本社区发送")
 
 	// The form keeps what was typed when the rules refuse it.
 	jiedao := e.as("jiedao")
-	want(t, jiedao.form("/console/notices", composeForm("title", "")...), http.StatusUnprocessableEntity,
+	want(t, jiedao.form("/console/notices", noticeComposeForm("title", "")...), http.StatusUnprocessableEntity,
 		"标题需要 2 到 40 个字", "预计今晚东湖片区降雨量超过150毫米")
-	want(t, jiedao.form("/console/notices", composeForm("send_at", "明天")...), http.StatusBadRequest, "时间格式不对")
+	want(t, jiedao.form("/console/notices", noticeComposeForm("send_at", "明天")...), http.StatusBadRequest, "时间格式不对")
 
 	// Compose → preview.
-	p = jiedao.form("/console/notices", composeForm()...)
+	p = jiedao.form("/console/notices", noticeComposeForm()...)
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("create: %d %s", p.status, p.body)
 	}
-	id := noticeLink.FindStringSubmatch(p.location)[1]
+	id := noticePageLink.FindStringSubmatch(p.location)[1]
 	page := "/console/notices/" + id
 	want(t, jiedao.get(p.location), http.StatusOK, "已保存草稿", "🔴【暴雨红色预警】东湖片区特大暴雨红色预警",
 		"防御指南", "https://aq.example.gov.cn/notices/"+id, `id="preview-template"`, "东湖片区特大暴雨红色预警",
 		"暴雨红色预警", "提交审核")
 	want(t, jiedao.get(page+"/edit"), http.StatusOK, `value="东湖片区特大暴雨红色预警"`)
-	want(t, jiedao.form(page+"/edit", composeForm("title", "东湖片区特大暴雨预警（修订）")...), http.StatusSeeOther)
+	want(t, jiedao.form(page+"/edit", noticeComposeForm("title", "东湖片区特大暴雨预警（修订）")...), http.StatusSeeOther)
 
 	// Submit: a red warning waits for a second staff member.
 	want(t, jiedao.form(page+"/submit"), http.StatusSeeOther)
@@ -136,9 +136,9 @@ func TestNoticePages(t *testing.T) {
 	want(t, jiedao.get(p.location), http.StatusOK, "解除：暴雨红色预警", "已生成解除预警的草稿")
 
 	// Scheduled for later, sent now, withdrawn: the actions and their refusals.
-	p = jiedao.form("/console/notices", composeForm("kind", "notice", "title", "社区停水通知", "audience", "all",
-		"send_at", e.clock.Now().Add(3*time.Hour).In(shanghaiZone).Format("2006-01-02T15:04"))...)
-	later := "/console/notices/" + noticeLink.FindStringSubmatch(p.location)[1]
+	p = jiedao.form("/console/notices", noticeComposeForm("kind", "notice", "title", "社区停水通知", "audience", "all",
+		"send_at", e.clock.Now().Add(3*time.Hour).In(noticeZone).Format("2006-01-02T15:04"))...)
+	later := "/console/notices/" + noticePageLink.FindStringSubmatch(p.location)[1]
 	want(t, jiedao.get(later), http.StatusOK, "提交（按定时发送）")
 	want(t, jiedao.form(later+"/submit"), http.StatusSeeOther)
 	want(t, jiedao.get(later), http.StatusOK, "不等定时，立即发送")
@@ -149,4 +149,4 @@ func TestNoticePages(t *testing.T) {
 	want(t, jiedao.post(later+"/cancel", url.Values{"csrf": {"forged"}}), http.StatusForbidden, "安全校验未通过")
 }
 
-var shanghaiZone = time.FixedZone("CST", 8*3600)
+var noticeZone = time.FixedZone("CST", 8*3600)

@@ -51,13 +51,13 @@ const KeyNotices = "NOTICES"
 const (
 	noticeSettingsFlow = "notice_settings"
 	noticeComposeFlow  = "notice_compose"
-	listInForce        = 5
+	noticeListLimit    = 5
 )
 
 var (
-	approvePattern  = regexp.MustCompile(`^(?:批准|审核通过|同意发布)\s*第?(\d+)号?$`)
-	rejectPattern   = regexp.MustCompile(`^(?:驳回|退回)\s*第?(\d+)号?\s*(.*)$`)
-	progressPattern = regexp.MustCompile(`^通知进度\s*第?(\d+)号?$`)
+	noticeApprovePattern  = regexp.MustCompile(`^(?:批准|审核通过|同意发布)\s*第?(\d+)号?$`)
+	noticeRejectPattern   = regexp.MustCompile(`^(?:驳回|退回)\s*第?(\d+)号?\s*(.*)$`)
+	noticeProgressPattern = regexp.MustCompile(`^通知进度\s*第?(\d+)号?$`)
 )
 
 // AddNotices registers the notice features.
@@ -69,9 +69,9 @@ func (e *Engine) AddNotices(n Notices) {
 	e.AddFlow(n.composeFlow())
 	e.AddRoute(Route{Words: []string{"发布通知", "发通知", "发布预警", "发预警"}, Flow: noticeComposeFlow})
 	e.AddRoute(Route{Words: []string{"待审核", "审核预警", "审核通知"}, Answer: n.staffOnly(n.approvals)})
-	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return approvePattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.approve)})
-	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return rejectPattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.reject)})
-	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return progressPattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.progress)})
+	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return noticeApprovePattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.approve)})
+	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return noticeRejectPattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.reject)})
+	e.AddRoute(Route{Match: func(_ *Ctx, t string) bool { return noticeProgressPattern.MatchString(Normalize(t)) }, Answer: n.staffOnly(n.progress)})
 }
 
 // latest is 最新通知: warnings first, highest level first, then newest.
@@ -86,7 +86,7 @@ func (n Notices) latest(c *Ctx, in Input) ([]string, error) {
 	}
 	notices.SortForResidents(list)
 	lines := []string{t.ListHeader}
-	for i := range list[:min(len(list), listInForce)] {
+	for i := range list[:min(len(list), noticeListLimit)] {
 		lines = append(lines, notices.ListItem(&list[i], c.Content, notices.Link(n.PublicURL, list[i].ID)))
 	}
 	lines = append(lines, t.ListFooter)
@@ -107,9 +107,9 @@ func (n Notices) staffOnly(f func(c *Ctx, st notices.Staff, text string) ([]stri
 	}
 }
 
-// said turns a refused action into its sentence for staff; other errors
+// noticeRefusal turns a refused action into its sentence for staff; other errors
 // stay errors.
-func said(err error) ([]string, error) {
+func noticeRefusal(err error) ([]string, error) {
 	var e *notices.Error
 	if errors.As(err, &e) {
 		return []string{e.Msg}, nil
@@ -137,31 +137,31 @@ func (n Notices) approvals(c *Ctx, st notices.Staff, _ string) ([]string, error)
 }
 
 func (n Notices) approve(c *Ctx, st notices.Staff, text string) ([]string, error) {
-	id, _ := strconv.ParseInt(approvePattern.FindStringSubmatch(text)[1], 10, 64)
+	id, _ := strconv.ParseInt(noticeApprovePattern.FindStringSubmatch(text)[1], 10, 64)
 	x, err := n.Desk.Approve(c, st, id)
 	if err != nil {
-		return said(err)
+		return noticeRefusal(err)
 	}
 	return []string{content.Fill(c.Content.Notices.Approved, "id", strconv.FormatInt(x.ID, 10),
 		"headline", notices.Headline(&x, c.Content))}, nil
 }
 
 func (n Notices) reject(c *Ctx, st notices.Staff, text string) ([]string, error) {
-	m := rejectPattern.FindStringSubmatch(text)
+	m := noticeRejectPattern.FindStringSubmatch(text)
 	id, _ := strconv.ParseInt(m[1], 10, 64)
 	x, err := n.Desk.Reject(c, st, id, strings.TrimSpace(m[2]))
 	if err != nil {
-		return said(err)
+		return noticeRefusal(err)
 	}
 	return []string{content.Fill(c.Content.Notices.Rejected, "id", strconv.FormatInt(x.ID, 10),
 		"headline", notices.Headline(&x, c.Content))}, nil
 }
 
 func (n Notices) progress(c *Ctx, st notices.Staff, text string) ([]string, error) {
-	id, _ := strconv.ParseInt(progressPattern.FindStringSubmatch(text)[1], 10, 64)
+	id, _ := strconv.ParseInt(noticeProgressPattern.FindStringSubmatch(text)[1], 10, 64)
 	x, err := n.Desk.Get(c, id)
 	if err != nil {
-		return said(err)
+		return noticeRefusal(err)
 	}
 	p, err := n.Desk.Progress(c, id)
 	if err != nil {
@@ -174,24 +174,24 @@ func (n Notices) progress(c *Ctx, st notices.Staff, text string) ([]string, erro
 
 // 通知设置.
 
-type settingsState struct {
+type noticeSettingsState struct {
 	Muted bool `json:"muted"`
 }
 
 type (
-	loadSettings struct{}
-	saveSettings struct{ Muted bool }
+	noticeLoadSettings struct{}
+	noticeSaveSettings struct{ Muted bool }
 )
 
-func (n Notices) settingsFlow() *Flow[settingsState] {
-	return &Flow[settingsState]{
+func (n Notices) settingsFlow() *Flow[noticeSettingsState] {
+	return &Flow[noticeSettingsState]{
 		Name: noticeSettingsFlow, Title: "通知设置", Version: 1, First: "choose",
-		Begin: func(c *Ctx, s *settingsState, in Input) Result {
-			return Result{Next: "choose", Effects: []any{loadSettings{}}}
+		Begin: func(c *Ctx, s *noticeSettingsState, in Input) Result {
+			return Result{Next: "choose", Effects: []any{noticeLoadSettings{}}}
 		},
-		Steps: map[string]Step[settingsState]{
+		Steps: map[string]Step[noticeSettingsState]{
 			"choose": {
-				Ask: func(c *Ctx, s *settingsState) string {
+				Ask: func(c *Ctx, s *noticeSettingsState) string {
 					t := &c.Content.Notices
 					current := t.SettingsAll
 					if s.Muted {
@@ -199,24 +199,24 @@ func (n Notices) settingsFlow() *Flow[settingsState] {
 					}
 					return content.Fill(t.SettingsAsk, "current", current)
 				},
-				Handle: func(c *Ctx, s *settingsState, in Input) Result {
+				Handle: func(c *Ctx, s *noticeSettingsState, in Input) Result {
 					switch Normalize(in.Text) {
 					case "1", "接收全部", "全部", "全部接收", "取消免打扰", "关闭免打扰":
-						return Result{Done: true, Effects: []any{saveSettings{false}}}
+						return Result{Done: true, Effects: []any{noticeSaveSettings{false}}}
 					case "2", "免打扰", "只接收橙色红色预警", "只收预警", "开启免打扰":
-						return Result{Done: true, Effects: []any{saveSettings{true}}}
+						return Result{Done: true, Effects: []any{noticeSaveSettings{true}}}
 					}
 					return Result{Hint: c.Content.Notices.SettingsHint}
 				},
 			},
 		},
-		Apply: func(c *Ctx, s *settingsState, effect any) ([]string, error) {
+		Apply: func(c *Ctx, s *noticeSettingsState, effect any) ([]string, error) {
 			switch e := effect.(type) {
-			case loadSettings:
+			case noticeLoadSettings:
 				muted, err := n.Board.NoticesMuted(c, c.OpenID)
 				s.Muted = muted
 				return nil, err
-			case saveSettings:
+			case noticeSaveSettings:
 				if err := n.Board.SetNoticesMuted(c, c.OpenID, e.Muted, c.Now); err != nil {
 					return nil, err
 				}
@@ -232,7 +232,7 @@ func (n Notices) settingsFlow() *Flow[settingsState] {
 
 // 发布通知.
 
-type composeState struct {
+type noticeComposeState struct {
 	Refused  bool             `json:"refused,omitempty"`
 	Kind     notices.Kind     `json:"kind,omitempty"`
 	Hazard   string           `json:"hazard,omitempty"`
@@ -243,49 +243,49 @@ type composeState struct {
 }
 
 type (
-	checkStaff   struct{}
-	submitNotice struct{}
+	noticeCheckStaff struct{}
+	noticeSubmit     struct{}
 )
 
-func (s *composeState) notice() notices.Notice {
+func (s *noticeComposeState) notice() notices.Notice {
 	return notices.Notice{Kind: s.Kind, Level: s.Level, Hazard: s.Hazard, Title: s.Title, Body: s.Body, Audience: s.Audience}
 }
 
-func (n Notices) composeFlow() *Flow[composeState] {
-	return &Flow[composeState]{
+func (n Notices) composeFlow() *Flow[noticeComposeState] {
+	return &Flow[noticeComposeState]{
 		Name: noticeComposeFlow, Title: "发布通知", Version: 1, First: "kind",
-		Begin: func(c *Ctx, s *composeState, in Input) Result {
-			return Result{Next: NextMissing, Effects: []any{checkStaff{}}}
+		Begin: func(c *Ctx, s *noticeComposeState, in Input) Result {
+			return Result{Next: NextMissing, Effects: []any{noticeCheckStaff{}}}
 		},
-		Next: composeNext,
-		Steps: map[string]Step[composeState]{
-			"kind":        {Ask: ask(func(t *content.Notices) string { return t.AskKind }), Handle: handleKind},
-			"hazard":      {Ask: askHazard, Handle: handleHazard},
-			"level":       {Ask: ask(func(t *content.Notices) string { return t.AskLevel }), Handle: handleLevel},
-			"title":       {Ask: askMax(func(t *content.Notices) string { return t.AskTitle }, notices.MaxTitle), Handle: handleTitle},
-			"body":        {Ask: askMax(func(t *content.Notices) string { return t.AskBody }, notices.MaxBody), Handle: handleBody},
-			"audience":    {Ask: ask(func(t *content.Notices) string { return t.AskAudience }), Handle: handleAudience},
-			"communities": {Ask: askCommunities, Handle: handleCommunities},
-			"place":       {Ask: ask(func(t *content.Notices) string { return t.AskPlace }), Handle: handlePlace},
-			"radius":      {Ask: ask(func(t *content.Notices) string { return t.AskRadius }), Handle: handleRadius},
-			"confirm":     {Ask: n.askConfirm, Handle: handleConfirmNotice},
+		Next: noticeComposeNext,
+		Steps: map[string]Step[noticeComposeState]{
+			"kind":        {Ask: noticeAsk(func(t *content.Notices) string { return t.AskKind }), Handle: noticeHandleKind},
+			"hazard":      {Ask: noticeAskHazard, Handle: noticeHandleHazard},
+			"level":       {Ask: noticeAsk(func(t *content.Notices) string { return t.AskLevel }), Handle: noticeHandleLevel},
+			"title":       {Ask: noticeAskMax(func(t *content.Notices) string { return t.AskTitle }, notices.MaxTitle), Handle: noticeHandleTitle},
+			"body":        {Ask: noticeAskMax(func(t *content.Notices) string { return t.AskBody }, notices.MaxBody), Handle: noticeHandleBody},
+			"audience":    {Ask: noticeAsk(func(t *content.Notices) string { return t.AskAudience }), Handle: noticeHandleAudience},
+			"communities": {Ask: noticeAskCommunities, Handle: noticeHandleCommunities},
+			"place":       {Ask: noticeAsk(func(t *content.Notices) string { return t.AskPlace }), Handle: noticeHandlePlace},
+			"radius":      {Ask: noticeAsk(func(t *content.Notices) string { return t.AskRadius }), Handle: noticeHandleRadius},
+			"confirm":     {Ask: n.askConfirm, Handle: noticeHandleConfirm},
 		},
 		Apply: n.applyCompose,
 	}
 }
 
-func ask(f func(t *content.Notices) string) func(c *Ctx, s *composeState) string {
-	return func(c *Ctx, s *composeState) string { return f(&c.Content.Notices) }
+func noticeAsk(f func(t *content.Notices) string) func(c *Ctx, s *noticeComposeState) string {
+	return func(c *Ctx, s *noticeComposeState) string { return f(&c.Content.Notices) }
 }
 
-func askMax(f func(t *content.Notices) string, max int) func(c *Ctx, s *composeState) string {
-	return func(c *Ctx, s *composeState) string {
+func noticeAskMax(f func(t *content.Notices) string, max int) func(c *Ctx, s *noticeComposeState) string {
+	return func(c *Ctx, s *noticeComposeState) string {
 		return content.Fill(f(&c.Content.Notices), "max", strconv.Itoa(max))
 	}
 }
 
-// composeNext is the first thing the notice still lacks.
-func composeNext(c *Ctx, s *composeState) string {
+// noticeComposeNext is the first thing the notice still lacks.
+func noticeComposeNext(c *Ctx, s *noticeComposeState) string {
 	a := s.Audience
 	switch {
 	case s.Refused:
@@ -312,9 +312,9 @@ func composeNext(c *Ctx, s *composeState) string {
 	return "confirm"
 }
 
-func composeOn() Result { return Result{Next: NextMissing} }
+func noticeNext() Result { return Result{Next: NextMissing} }
 
-func handleKind(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleKind(c *Ctx, s *noticeComposeState, in Input) Result {
 	switch Normalize(in.Text) {
 	case "1", "通知":
 		s.Kind, s.Hazard, s.Level = notices.KindNotice, "", ""
@@ -323,10 +323,10 @@ func handleKind(c *Ctx, s *composeState, in Input) Result {
 	default:
 		return Result{Hint: c.Content.Notices.KindHint}
 	}
-	return composeOn()
+	return noticeNext()
 }
 
-func askHazard(c *Ctx, s *composeState) string {
+func noticeAskHazard(c *Ctx, s *noticeComposeState) string {
 	var b strings.Builder
 	for i, h := range c.Content.Notices.Hazards {
 		if i > 0 {
@@ -337,23 +337,23 @@ func askHazard(c *Ctx, s *composeState) string {
 	return content.Fill(c.Content.Notices.AskHazard, "list", b.String())
 }
 
-func handleHazard(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleHazard(c *Ctx, s *noticeComposeState, in Input) Result {
 	w := Normalize(in.Text)
 	hs := c.Content.Notices.Hazards
 	if k, err := strconv.Atoi(w); err == nil && k >= 1 && k <= len(hs) {
 		s.Hazard = hs[k-1].ID
-		return composeOn()
+		return noticeNext()
 	}
 	for _, h := range hs {
 		if w == h.Name || w == h.ID {
 			s.Hazard = h.ID
-			return composeOn()
+			return noticeNext()
 		}
 	}
 	return Result{Hint: c.Content.Notices.HazardHint}
 }
 
-func handleLevel(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleLevel(c *Ctx, s *noticeComposeState, in Input) Result {
 	w := strings.TrimSuffix(strings.TrimSuffix(Normalize(in.Text), "预警"), "色")
 	levels := map[string]notices.Level{"1": notices.LevelRed, "红": notices.LevelRed, "2": notices.LevelOrange,
 		"橙": notices.LevelOrange, "3": notices.LevelYellow, "黄": notices.LevelYellow, "4": notices.LevelBlue, "蓝": notices.LevelBlue}
@@ -362,28 +362,28 @@ func handleLevel(c *Ctx, s *composeState, in Input) Result {
 		return Result{Hint: c.Content.Notices.LevelHint}
 	}
 	s.Level = l
-	return composeOn()
+	return noticeNext()
 }
 
-func handleTitle(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleTitle(c *Ctx, s *noticeComposeState, in Input) Result {
 	t := strings.Join(strings.Fields(in.Text), " ")
 	if r := utf8.RuneCountInString(t); in.Kind != KindText || r < 2 || r > notices.MaxTitle {
 		return Result{Hint: content.Fill(c.Content.Notices.TitleHint, "max", strconv.Itoa(notices.MaxTitle))}
 	}
 	s.Title = t
-	return composeOn()
+	return noticeNext()
 }
 
-func handleBody(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleBody(c *Ctx, s *noticeComposeState, in Input) Result {
 	b := strings.TrimSpace(in.Text)
 	if r := utf8.RuneCountInString(b); (in.Kind != KindText && in.Kind != KindVoice) || r < 5 || r > notices.MaxBody {
 		return Result{Hint: content.Fill(c.Content.Notices.BodyHint, "max", strconv.Itoa(notices.MaxBody))}
 	}
 	s.Body = b
-	return composeOn()
+	return noticeNext()
 }
 
-func handleAudience(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleAudience(c *Ctx, s *noticeComposeState, in Input) Result {
 	switch Normalize(in.Text) {
 	case "1", "全体", "全体关注者", "全部":
 		s.Audience = notices.Audience{Kind: notices.AudienceAll}
@@ -396,10 +396,10 @@ func handleAudience(c *Ctx, s *composeState, in Input) Result {
 	default:
 		return Result{Hint: c.Content.Notices.AudienceHint}
 	}
-	return composeOn()
+	return noticeNext()
 }
 
-func askCommunities(c *Ctx, s *composeState) string {
+func noticeAskCommunities(c *Ctx, s *noticeComposeState) string {
 	var b strings.Builder
 	for i, cm := range c.Content.Grids.Communities() {
 		if i > 0 {
@@ -410,7 +410,7 @@ func askCommunities(c *Ctx, s *composeState) string {
 	return content.Fill(c.Content.Notices.AskCommunities, "list", b.String())
 }
 
-func handleCommunities(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleCommunities(c *Ctx, s *noticeComposeState, in Input) Result {
 	all := c.Content.Grids.Communities()
 	var picked []string
 	for _, f := range strings.FieldsFunc(Normalize(in.Text), func(r rune) bool { return strings.ContainsRune(" ,，、", r) }) {
@@ -424,29 +424,29 @@ func handleCommunities(c *Ctx, s *composeState, in Input) Result {
 		return Result{Hint: c.Content.Notices.CommunitiesHint}
 	}
 	s.Audience.Communities = picked
-	return composeOn()
+	return noticeNext()
 }
 
-func handlePlace(c *Ctx, s *composeState, in Input) Result {
+func noticeHandlePlace(c *Ctx, s *noticeComposeState, in Input) Result {
 	if !hasLocation(in) {
 		return Result{Hint: c.Content.Notices.PlaceHint}
 	}
 	s.Audience.Lat, s.Audience.Lng = in.Lat, in.Lng
 	s.Audience.Place = truncate(strings.TrimSpace(in.Label), 40)
-	return composeOn()
+	return noticeNext()
 }
 
-func handleRadius(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleRadius(c *Ctx, s *noticeComposeState, in Input) Result {
 	w := strings.TrimSuffix(strings.TrimSuffix(Normalize(in.Text), "米"), "m")
 	r, err := strconv.Atoi(strings.TrimSpace(w))
 	if err != nil || float64(r) < notices.MinRadius || float64(r) > notices.MaxRadius {
 		return Result{Hint: c.Content.Notices.RadiusHint}
 	}
 	s.Audience.Radius = float64(r)
-	return composeOn()
+	return noticeNext()
 }
 
-func (n Notices) askConfirm(c *Ctx, s *composeState) string {
+func (n Notices) askConfirm(c *Ctx, s *noticeComposeState) string {
 	x := s.notice()
 	p := notices.MakePreview(&x, c.Content, n.PublicURL, notices.DefaultTemplateKeys, c.Now)
 	approval := ""
@@ -456,17 +456,17 @@ func (n Notices) askConfirm(c *Ctx, s *composeState) string {
 	return content.Fill(c.Content.Notices.AskConfirm, "preview", p.ChatPreview(), "approval", approval)
 }
 
-func handleConfirmNotice(c *Ctx, s *composeState, in Input) Result {
+func noticeHandleConfirm(c *Ctx, s *noticeComposeState, in Input) Result {
 	switch Normalize(in.Text) {
 	case "确认", "确定", "提交", "发布", "确认发布", "确认提交":
-		return Result{Done: true, Effects: []any{submitNotice{}}}
+		return Result{Done: true, Effects: []any{noticeSubmit{}}}
 	}
 	return Result{Hint: c.Content.Notices.ConfirmHint}
 }
 
-func (n Notices) applyCompose(c *Ctx, s *composeState, effect any) ([]string, error) {
+func (n Notices) applyCompose(c *Ctx, s *noticeComposeState, effect any) ([]string, error) {
 	switch effect.(type) {
-	case checkStaff:
+	case noticeCheckStaff:
 		st, ok, err := n.Board.NoticeStaff(c, c.OpenID)
 		if err != nil {
 			return nil, err
@@ -475,7 +475,7 @@ func (n Notices) applyCompose(c *Ctx, s *composeState, effect any) ([]string, er
 			s.Refused = true
 			return []string{c.Content.Notices.NotStaff}, nil
 		}
-	case submitNotice:
+	case noticeSubmit:
 		// Staff status is checked again: it may have been revoked since
 		// the flow began.
 		st, ok, err := n.Board.NoticeStaff(c, c.OpenID)
@@ -487,10 +487,10 @@ func (n Notices) applyCompose(c *Ctx, s *composeState, effect any) ([]string, er
 		}
 		x, err := n.Desk.Create(c, st, s.notice())
 		if err != nil {
-			return said(err)
+			return noticeRefusal(err)
 		}
 		if x, err = n.Desk.Submit(c, st, x.ID); err != nil {
-			return said(err)
+			return noticeRefusal(err)
 		}
 		text := c.Content.Notices.SubmittedSending
 		if x.State == notices.StateApproval {

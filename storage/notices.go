@@ -261,7 +261,7 @@ func (s *Store) ChangeNotice(ctx context.Context, ch notices.Change) (notices.No
 			return err
 		}
 		if ch.To == notices.StateCanceled && state == string(notices.StateSending) {
-			if err := cancelDeliveries(ctx, tx, ch.ID, at); err != nil {
+			if err := cancelNoticeDeliveries(ctx, tx, ch.ID, at); err != nil {
 				return err
 			}
 		}
@@ -283,10 +283,10 @@ func (s *Store) ChangeNotice(ctx context.Context, ch notices.Change) (notices.No
 	return n, nil
 }
 
-// cancelDeliveries stops the deliveries of a notice that are not under
+// cancelNoticeDeliveries stops the deliveries of a notice that are not under
 // way: pending rows, rows waiting for a mass send, and mass batches not yet
 // sent. Rows being sent right now finish.
-func cancelDeliveries(ctx context.Context, tx *sqlx.Tx, id int64, at time.Time) error {
+func cancelNoticeDeliveries(ctx context.Context, tx *sqlx.Tx, id int64, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE notice_mass_batches SET state = 'cancelled', updated_at = ?
 		WHERE notice_id = ? AND state = 'pending'`, at, id); err != nil {
 		return err
@@ -335,7 +335,7 @@ func (s *Store) StartSending(ctx context.Context, id int64, from, until time.Tim
 				WHERE id = ? AND superseded_by IS NULL`, id, now, refs.Int64); err != nil {
 				return err
 			}
-			if err := cancelDeliveries(ctx, tx, refs.Int64, now); err != nil {
+			if err := cancelNoticeDeliveries(ctx, tx, refs.Int64, now); err != nil {
 				return err
 			}
 		}
@@ -358,7 +358,7 @@ func (s *Store) UnexpandedNotices(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-const expandInsertRows = 500
+const noticeInsertRows = 500
 
 // ExpandNotice resolves the next chunk of up to limit followers (by openid)
 // of a sending notice into delivery rows: pick says, for each, the row's
@@ -413,7 +413,7 @@ func (s *Store) ExpandNotice(ctx context.Context, id int64, month string, limit 
 		}
 		if len(cands) < limit {
 			done = true
-			return finishExpansion(ctx, tx, id, now)
+			return finishNoticeExpansion(ctx, tx, id, now)
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE notices SET expand_cursor = ?, updated_at = ? WHERE id = ?",
 			cands[len(cands)-1].OpenID, now, id)
@@ -425,15 +425,15 @@ func (s *Store) ExpandNotice(ctx context.Context, id int64, month string, limit 
 	return done, nil
 }
 
-func finishExpansion(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time) error {
+func finishNoticeExpansion(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE notices SET expanded = ?, updated_at = ?,
 		recipients = (SELECT COUNT(*) FROM notice_deliveries WHERE notice_id = ?) WHERE id = ?`, true, now, id, id)
 	return err
 }
 
 func (s *Store) insertDeliveries(ctx context.Context, tx *sqlx.Tx, id int64, openids, states []string, now time.Time) error {
-	for start := 0; start < len(openids); start += expandInsertRows {
-		end := min(start+expandInsertRows, len(openids))
+	for start := 0; start < len(openids); start += noticeInsertRows {
+		end := min(start+noticeInsertRows, len(openids))
 		q := "INSERT INTO notice_deliveries (notice_id, openid, state, due_at, updated_at) VALUES " +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", end-start), ", ") + s.noticeIgnoreDup("id")
 		args := make([]any, 0, 5*(end-start))
@@ -481,7 +481,7 @@ func (s *Store) AddRecipients(ctx context.Context, id int64, openids []string, s
 				}
 			}
 		}
-		return finishExpansion(ctx, tx, id, now)
+		return finishNoticeExpansion(ctx, tx, id, now)
 	})
 	if err != nil {
 		return fmt.Errorf("storage: add recipients to notice %d: %w", id, err)
@@ -579,7 +579,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 
 	var out []notices.Delivery
 	claim := func(tx *sqlx.Tx) error {
-		ids, err := dueDeliveryIDs(ctx, tx, now, window)
+		ids, err := dueNoticeDeliveryIDs(ctx, tx, now, window)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -656,9 +656,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit, windo
 	return out, nil
 }
 
-// dueDeliveryIDs lists claimable rows, expired leases first; two queries so
+// dueNoticeDeliveryIDs lists claimable rows, expired leases first; two queries so
 // each walks the (state, due_at) index.
-func dueDeliveryIDs(ctx context.Context, tx *sqlx.Tx, now time.Time, limit int) ([]int64, error) {
+func dueNoticeDeliveryIDs(ctx context.Context, tx *sqlx.Tx, now time.Time, limit int) ([]int64, error) {
 	var ids []int64
 	err := tx.SelectContext(ctx, &ids, `SELECT id FROM notice_deliveries WHERE state = 'sending' AND due_at < ?
 		ORDER BY due_at, id LIMIT ?`, now, limit)
@@ -692,9 +692,9 @@ func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now
 	now = now.UTC()
 	var msgids []int64
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		for start := 0; start < len(out); start += recordRows {
-			part := out[start:min(start+recordRows, len(out))]
-			if err := recordOutcomes(ctx, tx, part, now); err != nil {
+		for start := 0; start < len(out); start += noticeRecordRows {
+			part := out[start:min(start+noticeRecordRows, len(out))]
+			if err := recordNoticeOutcomes(ctx, tx, part, now); err != nil {
 				return err
 			}
 		}
@@ -703,7 +703,7 @@ func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now
 				msgids = append(msgids, o.MsgID)
 			}
 		}
-		return applyOrphanReceipts(ctx, tx, msgids, now)
+		return applyOrphanNoticeReceipts(ctx, tx, msgids, now)
 	})
 	if err != nil {
 		return fmt.Errorf("storage: record deliveries: %w", err)
@@ -711,12 +711,12 @@ func (s *Store) RecordDeliveries(ctx context.Context, out []notices.Outcome, now
 	return nil
 }
 
-// recordRows bounds the rows one UPDATE records.
-const recordRows = 64
+// noticeRecordRows bounds the rows one UPDATE records.
+const noticeRecordRows = 64
 
-// recordOutcomes records outcomes in one statement: a round trip per row
+// recordNoticeOutcomes records outcomes in one statement: a round trip per row
 // would make the database, not WeChat, the limit of a broadcast.
-func recordOutcomes(ctx context.Context, tx *sqlx.Tx, out []notices.Outcome, now time.Time) error {
+func recordNoticeOutcomes(ctx context.Context, tx *sqlx.Tx, out []notices.Outcome, now time.Time) error {
 	cols := []string{"state", "channel", "msgid", "reason", "detail", "due_at", "sent_at"}
 	vals := make([][]any, len(cols))
 	ids := make([]any, len(out))
@@ -748,9 +748,9 @@ func recordOutcomes(ctx context.Context, tx *sqlx.Tx, out []notices.Outcome, now
 	return err
 }
 
-// applyOrphanReceipts applies send reports that arrived before the rows
+// applyOrphanNoticeReceipts applies send reports that arrived before the rows
 // they are about were recorded.
-func applyOrphanReceipts(ctx context.Context, tx *sqlx.Tx, msgids []int64, now time.Time) error {
+func applyOrphanNoticeReceipts(ctx context.Context, tx *sqlx.Tx, msgids []int64, now time.Time) error {
 	if len(msgids) == 0 {
 		return nil
 	}
@@ -766,7 +766,7 @@ func applyOrphanReceipts(ctx context.Context, tx *sqlx.Tx, msgids []int64, now t
 		return err
 	}
 	for _, r := range rcpts {
-		if _, err := applyReport(ctx, tx, "msgid = ?", []any{r.MsgID}, r.Status, now); err != nil {
+		if _, err := applyTemplateReport(ctx, tx, "msgid = ?", []any{r.MsgID}, r.Status, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM notice_receipts WHERE msgid = ?", r.MsgID); err != nil {
@@ -776,10 +776,10 @@ func applyOrphanReceipts(ctx context.Context, tx *sqlx.Tx, msgids []int64, now t
 	return nil
 }
 
-// applyReport applies a TEMPLATESENDJOBFINISH status to the template
+// applyTemplateReport applies a TEMPLATESENDJOBFINISH status to the template
 // deliveries matching where, and reports how many matched. A refusal by
 // the resident is final; a system failure sends the message again.
-func applyReport(ctx context.Context, tx *sqlx.Tx, where string, args []any, status string, now time.Time) (int64, error) {
+func applyTemplateReport(ctx context.Context, tx *sqlx.Tx, where string, args []any, status string, now time.Time) (int64, error) {
 	set := "confirmed = ?"
 	vals := []any{true}
 	switch {
@@ -805,7 +805,7 @@ func applyReport(ctx context.Context, tx *sqlx.Tx, where string, args []any, sta
 func (s *Store) TemplateReport(ctx context.Context, msgid int64, openid, status string, at, now time.Time) error {
 	now = now.UTC()
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		n, err := applyReport(ctx, tx, "msgid = ? AND openid = ?", []any{msgid, openid}, status, now)
+		n, err := applyTemplateReport(ctx, tx, "msgid = ? AND openid = ?", []any{msgid, openid}, status, now)
 		if err != nil || n > 0 {
 			return err
 		}
@@ -865,7 +865,7 @@ func (s *Store) AdoptReceipt(ctx context.Context, d notices.Delivery, slack time
 			return err
 		}
 		found = true
-		_, err = applyReport(ctx, tx, "id = ?", []any{d.ID}, r.Status, now)
+		_, err = applyTemplateReport(ctx, tx, "id = ?", []any{d.ID}, r.Status, now)
 		return err
 	})
 	if err != nil {
@@ -874,8 +874,8 @@ func (s *Store) AdoptReceipt(ctx context.Context, d notices.Delivery, slack time
 	return found, nil
 }
 
-// maxMassList is WeChat's limit on openids per mass send by list.
-const maxMassList = 10000
+// maxNoticeMassList is WeChat's limit on openids per mass send by list.
+const maxNoticeMassList = 10000
 
 // ClaimMassBatch leases the next mass-send batch for lease: one whose send
 // must be repeated (its lease ran out, or it is due for a retry), else a new
@@ -950,7 +950,7 @@ func (s *Store) formMassBatch(ctx context.Context, tx *sqlx.Tx, c *notices.MassC
 	if err := tx.GetContext(ctx, &state, "SELECT state FROM notices WHERE id = ?"+s.forUpdate(), id); err != nil || state != "sending" {
 		return err
 	}
-	limit := maxMassList
+	limit := maxNoticeMassList
 	if mode != notices.MassList {
 		limit = 1 << 30 // one call reaches every follower
 	}

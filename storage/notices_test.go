@@ -12,9 +12,9 @@ import (
 	"hazardbot/storage/storagetest"
 )
 
-// sendingNotice stores an all-followers notice already sending, with
+// noticeSending stores an all-followers notice already sending, with
 // followers f000… resolved into delivery rows.
-func sendingNotice(t *testing.T, s *storage.Store, followers int) notices.Notice {
+func noticeSending(t *testing.T, s *storage.Store, followers int) notices.Notice {
 	t.Helper()
 	ctx := context.Background()
 	for i := range followers {
@@ -31,7 +31,7 @@ func sendingNotice(t *testing.T, s *storage.Store, followers int) notices.Notice
 	return n
 }
 
-func all(notices.Candidate) string { return notices.RowPending }
+func noticeEveryone(notices.Candidate) string { return notices.RowPending }
 
 // TestExpandNoticeResumes resolves an audience in chunks: a second
 // expander (after a crash, or on another instance) goes on from the cursor,
@@ -39,14 +39,14 @@ func all(notices.Candidate) string { return notices.RowPending }
 func TestExpandNoticeResumes(t *testing.T) {
 	storagetest.Stores(t, func(t *testing.T, s *storage.Store) {
 		ctx := context.Background()
-		n := sendingNotice(t, s, 10)
-		done, err := s.ExpandNotice(ctx, n.ID, "2025-03", 4, all, t0)
+		n := noticeSending(t, s, 10)
+		done, err := s.ExpandNotice(ctx, n.ID, "2025-03", 4, noticeEveryone, t0)
 		storagetest.Must(t, err)
 		if done {
 			t.Fatal("done after one chunk of 4 out of 10")
 		}
 		for range 5 {
-			if done, err = s.ExpandNotice(ctx, n.ID, "2025-03", 4, all, t0); err != nil || done {
+			if done, err = s.ExpandNotice(ctx, n.ID, "2025-03", 4, noticeEveryone, t0); err != nil || done {
 				break
 			}
 		}
@@ -56,7 +56,7 @@ func TestExpandNoticeResumes(t *testing.T) {
 		if !done || got.Recipients != 10 {
 			t.Fatalf("done %v, %d recipients, want 10", done, got.Recipients)
 		}
-		if again, err := s.ExpandNotice(ctx, n.ID, "2025-03", 4, all, t0); err != nil || !again {
+		if again, err := s.ExpandNotice(ctx, n.ID, "2025-03", 4, noticeEveryone, t0); err != nil || !again {
 			t.Fatalf("expanding a resolved notice: %v %v", again, err)
 		}
 	})
@@ -64,13 +64,13 @@ func TestExpandNoticeResumes(t *testing.T) {
 
 // TestClaimDeliveriesConcurrent: claimers racing for one notice's rows
 // never get the same row (SKIP LOCKED through the primary key on MariaDB),
-// and together they get them all.
+// and together they get them noticeEveryone.
 func TestClaimDeliveriesConcurrent(t *testing.T) {
 	storagetest.Stores(t, func(t *testing.T, s *storage.Store) {
 		ctx := context.Background()
 		const total = 300
-		n := sendingNotice(t, s, total)
-		if done, err := s.ExpandNotice(ctx, n.ID, "2025-03", 1000, all, t0); err != nil || !done {
+		n := noticeSending(t, s, total)
+		if done, err := s.ExpandNotice(ctx, n.ID, "2025-03", 1000, noticeEveryone, t0); err != nil || !done {
 			t.Fatalf("expand: %v %v", done, err)
 		}
 		var (
@@ -123,8 +123,8 @@ func TestClaimDeliveriesConcurrent(t *testing.T) {
 func TestSendReports(t *testing.T) {
 	storagetest.Stores(t, func(t *testing.T, s *storage.Store) {
 		ctx := context.Background()
-		n := sendingNotice(t, s, 3)
-		_, err := s.ExpandNotice(ctx, n.ID, "2025-03", 10, all, t0)
+		n := noticeSending(t, s, 3)
+		_, err := s.ExpandNotice(ctx, n.ID, "2025-03", 10, noticeEveryone, t0)
 		storagetest.Must(t, err)
 		rows, err := s.ClaimDeliveries(ctx, t0, 3, 40, lease)
 		storagetest.Must(t, err)
@@ -166,7 +166,7 @@ func TestSendReports(t *testing.T) {
 		pruned, err := s.PruneNoticeReceipts(ctx, t0.Add(time.Hour))
 		storagetest.Must(t, err)
 		if pruned != 0 {
-			t.Fatalf("%d reports left over after all were applied", pruned)
+			t.Fatalf("%d reports left over after noticeEveryone were applied", pruned)
 		}
 	})
 }
