@@ -14,6 +14,31 @@ import (
 	"hazardbot/content"
 )
 
+// lockMGetter is a session store that can take a lock and read in one
+// round trip (Redis); others lock, then read.
+type lockMGetter interface {
+	LockMGet(ctx context.Context, key string, ttl, wait time.Duration, keys ...string) (func(), [][]byte, error)
+}
+
+// lockAndLoad takes the resident's lock and reads their active and paused
+// flows.
+func (e *Engine) lockAndLoad(ctx context.Context, openid string) (func(), [][]byte, error) {
+	keys := []string{"sess:" + openid, "stash:" + openid}
+	if lm, ok := e.Sessions.(lockMGetter); ok {
+		return lm.LockMGet(ctx, "lock:"+openid, lockTTL, lockWait, keys...)
+	}
+	unlock, err := e.Sessions.Lock(ctx, "lock:"+openid, lockTTL, lockWait)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, err := e.Sessions.MGet(ctx, keys...)
+	if err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("dialogs: load session: %w", err)
+	}
+	return unlock, vals, nil
+}
+
 // Sessions is the part of the session store the engine needs.
 type Sessions interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
@@ -143,7 +168,7 @@ type turn struct {
 // with the error, and the resident's state is unchanged.
 func (e *Engine) Handle(ctx context.Context, in Input) ([]Reply, error) {
 	c := &Ctx{Context: ctx, OpenID: in.OpenID, Now: e.now(), Content: e.Content()}
-	unlock, err := e.Sessions.Lock(ctx, "lock:"+in.OpenID, lockTTL, lockWait)
+	unlock, vals, err := e.lockAndLoad(ctx, in.OpenID)
 	if err != nil {
 		return e.busy(c), fmt.Errorf("dialogs: lock: %w", err)
 	}
@@ -152,7 +177,7 @@ func (e *Engine) Handle(ctx context.Context, in Input) ([]Reply, error) {
 		return nil, err
 	}
 	t := &turn{e: e, c: c}
-	if err := t.load(); err != nil {
+	if err := t.load(vals); err != nil {
 		return e.busy(c), err
 	}
 	if err := t.run(in); err != nil {
@@ -180,13 +205,7 @@ func (e *Engine) idle() time.Duration {
 
 func (e *Engine) busy(c *Ctx) []Reply { return []Reply{{Text: c.Content.Messages.Busy}} }
 
-func (t *turn) load() error {
-	ctx, id := t.c.Context, t.c.OpenID
-	// One round trip for the active flow and the paused ones.
-	vals, err := t.e.Sessions.MGet(ctx, "sess:"+id, "stash:"+id)
-	if err != nil {
-		return fmt.Errorf("dialogs: load session: %w", err)
-	}
+func (t *turn) load(vals [][]byte) error {
 	raw := vals[0]
 	if raw != nil {
 		t.sess = &session{}

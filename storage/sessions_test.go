@@ -313,3 +313,24 @@ func TestSessionsMGet(t *testing.T) {
 		}
 	})
 }
+
+func TestRedisLockMGet(t *testing.T) {
+	r := storagetest.NewRedis(t)
+	ctx := context.Background()
+	storagetest.Must(t, r.Set(ctx, "sess:o", []byte("s"), time.Minute))
+	unlock, vals, err := r.LockMGet(ctx, "lock:o", time.Second, 0, "sess:o", "stash:o")
+	storagetest.Must(t, err)
+	if string(vals[0]) != "s" || vals[1] != nil {
+		t.Fatalf("vals %q", vals)
+	}
+	if _, _, err := r.LockMGet(ctx, "lock:o", time.Second, 0, "sess:o"); !errors.Is(err, storage.ErrLocked) {
+		t.Fatalf("second holder: %v", err)
+	}
+	unlock()
+	unlock2, vals, err := r.LockMGet(ctx, "lock:o", time.Second, time.Second, "sess:o")
+	storagetest.Must(t, err)
+	unlock2()
+	if string(vals[0]) != "s" {
+		t.Fatalf("after unlock: %q", vals)
+	}
+}
