@@ -39,11 +39,11 @@ type Server struct {
 	Webhook  *bot.Webhook
 	WeChat   *bot.Client
 	Worker   *jobs.Worker
+	Metrics  *metrics.Metrics
 	Console  *console.Console
 	// Notices delivers notices and warnings; NoticeDesk is what staff do with them.
 	Notices    *notices.Dispatcher
 	NoticeDesk *notices.Service
-	Metrics  *metrics.Metrics
 	// FakeAPI is the built-in fake WeChat API in demo mode, else nil.
 	FakeAPI *wechattest.API
 
@@ -220,8 +220,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		s.Worker.Run(workerCtx, time.Second)
 	}()
-	noticesDone := s.runNotices(workerCtx)
 	go s.Console.RunSweeps(workerCtx) // overdue marking and the daily digest to staff
+	noticesDone := s.runNotices(workerCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
