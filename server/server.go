@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		DigestTemplate: cfg.TemplateDigest}); err != nil {
 		return nil, err
 	}
+	s.Console.AddEducation(s.Store, s.ReloadContent)
 	s.Console.AddChatRoutes(s.Engine) // 绑定 <code> before any other free-text route
 	// Before the reports: a question about a danger gets its article.
 	s.Engine.AddEducation(dialogs.Education{Store: s.Store, Awards: s.Store, BaseURL: cfg.PublicURL, Community: s.residentCommunity})
@@ -177,6 +178,18 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ReloadContent reads the content files again and puts them in force; on
+// any problem the content in force stays and the problems are returned.
+func (s *Server) ReloadContent() error {
+	c, err := content.Load(s.Config.ContentDir)
+	if err != nil {
+		return err
+	}
+	s.content.Store(c)
+	s.Log.Info("content reloaded", "questions", len(c.Quiz), "articles", len(c.Knowledge))
+	return nil
 }
 
 // Content is the content in force.
