@@ -241,7 +241,9 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		if got := b.text("#ticket"); got != ticket {
 			t.Fatalf("opened %s", got)
 		}
-		if w, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.querySelector('.photos img').naturalWidth")); err != nil || w != 320 {
+		// The page is shown before its images have arrived: wait for the photo.
+		const photoWidth = "(() => { const i = document.querySelector('.photos img'); return i && i.complete ? i.naturalWidth : 0 })()"
+		if w, err := chromedp.Run(b.ctx, chromedp.Poll[int](photoWidth, chromedp.WithPollingTimeout(10*time.Second))); err != nil || w != 320 {
 			t.Fatalf("the resident's photo does not load in the browser: width %d, %v", w, err)
 		}
 		if strings.Contains(b.html("#reporter"), "o-e2e-reporter") || !strings.Contains(b.text("#phone"), "139****5678") {
