@@ -3,7 +3,6 @@ package notices
 import (
 	"encoding/xml"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -159,7 +158,7 @@ func CAP(n *Notice, chain []Notice, c *content.Content, o CAPOptions) ([]byte, e
 func capAreaOf(a Audience, c *content.Content) capArea {
 	area := capArea{AreaDesc: AreaDesc(a, c)}
 	if a.Kind == AudienceNear {
-		lat, lng := GCJ02ToWGS84(a.Lat, a.Lng)
+		lat, lng := hazardbot.GCJ02ToWGS84(a.Lat, a.Lng)
 		area.Circle = []string{fmt.Sprintf("%.6f,%.6f %.3f", lat, lng, a.Radius/1000)}
 		return area
 	}
@@ -171,7 +170,7 @@ func capAreaOf(a Audience, c *content.Content) capArea {
 		ring := g.Polygon[0] // the outer ring; holes don't narrow an alert area
 		pts := make([]string, 0, len(ring)+1)
 		for _, p := range ring {
-			lat, lng := GCJ02ToWGS84(p[1], p[0])
+			lat, lng := hazardbot.GCJ02ToWGS84(p[1], p[0])
 			pts = append(pts, fmt.Sprintf("%.6f,%.6f", lat, lng))
 		}
 		if pts[0] != pts[len(pts)-1] {
@@ -253,58 +252,3 @@ func Atom(warnings []Notice, c *content.Content, o CAPOptions, now time.Time) ([
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
 
-// GCJ02ToWGS84 converts a point from GCJ-02 (what WeChat and Chinese maps
-// use) to WGS 84 (what CAP and GPS use), by inverting the public forward
-// transform iteratively; the error is well under a metre, against an
-// offset of a few hundred metres.
-func GCJ02ToWGS84(lat, lng float64) (float64, float64) {
-	if outOfChina(lat, lng) {
-		return lat, lng
-	}
-	wLat, wLng := lat, lng
-	for range 10 {
-		gLat, gLng := WGS84ToGCJ02(wLat, wLng)
-		dLat, dLng := gLat-lat, gLng-lng
-		wLat, wLng = wLat-dLat, wLng-dLng
-		if math.Abs(dLat) < 1e-9 && math.Abs(dLng) < 1e-9 {
-			break
-		}
-	}
-	return wLat, wLng
-}
-
-// WGS84ToGCJ02 is the public forward transform (Krasovsky 1940 ellipsoid).
-func WGS84ToGCJ02(lat, lng float64) (float64, float64) {
-	if outOfChina(lat, lng) {
-		return lat, lng
-	}
-	const a, ee = 6378245.0, 0.00669342162296594323
-	dLat := gcjLat(lng-105.0, lat-35.0)
-	dLng := gcjLng(lng-105.0, lat-35.0)
-	rad := lat / 180.0 * math.Pi
-	magic := 1 - ee*math.Sin(rad)*math.Sin(rad)
-	sq := math.Sqrt(magic)
-	dLat = (dLat * 180.0) / ((a * (1 - ee)) / (magic * sq) * math.Pi)
-	dLng = (dLng * 180.0) / (a / sq * math.Cos(rad) * math.Pi)
-	return lat + dLat, lng + dLng
-}
-
-func outOfChina(lat, lng float64) bool {
-	return lng < 72.004 || lng > 137.8347 || lat < 0.8293 || lat > 55.8271
-}
-
-func gcjLat(x, y float64) float64 {
-	r := -100.0 + 2.0*x + 3.0*y + 0.2*y*y + 0.1*x*y + 0.2*math.Sqrt(math.Abs(x))
-	r += (20.0*math.Sin(6.0*x*math.Pi) + 20.0*math.Sin(2.0*x*math.Pi)) * 2.0 / 3.0
-	r += (20.0*math.Sin(y*math.Pi) + 40.0*math.Sin(y/3.0*math.Pi)) * 2.0 / 3.0
-	r += (160.0*math.Sin(y/12.0*math.Pi) + 320*math.Sin(y*math.Pi/30.0)) * 2.0 / 3.0
-	return r
-}
-
-func gcjLng(x, y float64) float64 {
-	r := 300.0 + x + 2.0*y + 0.1*x*x + 0.1*x*y + 0.1*math.Sqrt(math.Abs(x))
-	r += (20.0*math.Sin(6.0*x*math.Pi) + 20.0*math.Sin(2.0*x*math.Pi)) * 2.0 / 3.0
-	r += (20.0*math.Sin(x*math.Pi) + 40.0*math.Sin(x/3.0*math.Pi)) * 2.0 / 3.0
-	r += (150.0*math.Sin(x/12.0*math.Pi) + 300.0*math.Sin(x/30.0*math.Pi)) * 2.0 / 3.0
-	return r
-}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"hazardbot"
+
 	"hazardbot/content"
 	"hazardbot/notices"
 	"hazardbot/storage"
@@ -272,11 +274,11 @@ func TestCAPTimesAndCoordinates(t *testing.T) {
 	// 天安门 in WGS 84 and its GCJ-02 image are a known pair (a few hundred
 	// metres apart); the inverse must recover the WGS 84 point.
 	wLat, wLng := 39.908692, 116.397477
-	gLat, gLng := notices.WGS84ToGCJ02(wLat, wLng)
+	gLat, gLng := hazardbot.WGS84ToGCJ02(wLat, wLng)
 	if d := (gLat-wLat)*(gLat-wLat) + (gLng-wLng)*(gLng-wLng); d < 1e-6 {
 		t.Fatalf("GCJ-02 offset too small: %f,%f", gLat, gLng)
 	}
-	bLat, bLng := notices.GCJ02ToWGS84(gLat, gLng)
+	bLat, bLng := hazardbot.GCJ02ToWGS84(gLat, gLng)
 	if abs(bLat-wLat) > 1e-6 || abs(bLng-wLng) > 1e-6 {
 		t.Fatalf("round trip %f,%f → %f,%f", wLat, wLng, bLat, bLng)
 	}

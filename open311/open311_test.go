@@ -23,7 +23,7 @@ import (
 
 // A point inside the demo grids (东湖社区), in WGS84 as a hotline's map
 // would give it: the GCJ-02 point the chat tests use, converted back.
-var wgsLat, wgsLng = open311.GCJ02ToWGS84(36.0650, 103.8480)
+var wgsLat, wgsLng = hazardbot.GCJ02ToWGS84(36.0650, 103.8480)
 
 const apiKey = "xyz-hotline-key-0123456789"
 
@@ -518,17 +518,3 @@ func TestRoutesAndFormats(t *testing.T) {
 	}
 }
 
-func TestCoordinates(t *testing.T) {
-	// wandergis/coordtransform's published example.
-	lat, lng := open311.WGS84ToGCJ02(39.915, 116.404)
-	if math.Abs(lat-39.91640428150164) > 1e-9 || math.Abs(lng-116.41024449916938) > 1e-9 {
-		t.Fatalf("WGS84→GCJ-02: %v,%v", lat, lng)
-	}
-	back, backLng := open311.GCJ02ToWGS84(lat, lng)
-	if math.Abs(back-39.915) > 1e-7 || math.Abs(backLng-116.404) > 1e-7 {
-		t.Fatalf("round trip: %v,%v", back, backLng)
-	}
-	if lat, lng := open311.WGS84ToGCJ02(51.5, -0.12); lat != 51.5 || lng != -0.12 {
-		t.Fatalf("outside China moved: %v,%v", lat, lng)
-	}
-}

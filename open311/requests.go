@@ -212,7 +212,7 @@ func (a *API) locate(rep *hazardbot.Report, f url.Values) error {
 			return errorf(http.StatusBadRequest, "lat and long must both be given, as WGS84 degrees")
 		}
 		rep.HasLocation = true
-		rep.Lat, rep.Lng = WGS84ToGCJ02(lat, lng)
+		rep.Lat, rep.Lng = hazardbot.WGS84ToGCJ02(lat, lng)
 		if g, ok := a.Content().Grids.Locate(rep.Lat, rep.Lng); ok {
 			rep.CommunityID, rep.GridID = g.CommunityID, g.ID
 		}
@@ -422,7 +422,7 @@ func (a *API) requestsDoc(r *http.Request, rq storage.ReportQuery) (any, error) 
 			d.Status = "open"
 		}
 		if rep.HasLocation {
-			lat, lng := GCJ02ToWGS84(rep.Lat, rep.Lng)
+			lat, lng := hazardbot.GCJ02ToWGS84(rep.Lat, rep.Lng)
 			lat, lng = round(lat, coordDecimals), round(lng, coordDecimals)
 			d.Lat, d.Long = &lat, &lng
 		}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"hazardbot"
-	"hazardbot/open311"
 	"hazardbot/storage"
 	"hazardbot/storage/storagetest"
 )
@@ -66,7 +65,7 @@ func TestOpen311ClientFilesAndFollowsARequest(t *testing.T) {
 			t.Fatalf("services: %d %s", code, body)
 		}
 
-		lat, lng := open311.GCJ02ToWGS84(insideLat, insideLng) // a hotline's map speaks WGS84
+		lat, lng := hazardbot.GCJ02ToWGS84(insideLat, insideLng) // a hotline's map speaks WGS84
 		form := url.Values{"api_key": {hotlineKey}, "service_code": {services[0].Code},
 			"lat": {strconv.FormatFloat(lat, 'f', 6, 64)}, "long": {strconv.FormatFloat(lng, 'f', 6, 64)},
 			"description": {"来电反映：3号楼楼道堆满纸箱，堵住消防通道"}, "phone": {"13912345678"}, "first_name": {"三"}, "last_name": {"张"}}

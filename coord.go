@@ -1,11 +1,12 @@
-package open311
+package hazardbot
 
 import "math"
 
-// Open311 speaks WGS84; WeChat clients in mainland China, and therefore our
-// reports and grids, speak GCJ-02, which is WGS84 shifted by up to several
-// hundred metres. Coordinates are converted at the API's edge, with the
-// published GCJ-02 formulas; outside mainland China the two coincide.
+// WeChat clients in mainland China, and therefore our reports and grids,
+// speak GCJ-02, which is WGS84 shifted by up to several hundred metres;
+// Open311 clients, CAP and GPS speak WGS84. Coordinates are converted at
+// those edges with the published GCJ-02 formulas; outside mainland China
+// the two coincide.
 
 const (
 	gcjA  = 6378245.0
