@@ -103,8 +103,11 @@ type Event struct {
 
 // Job kinds that several packages enqueue and handle.
 const (
-	JobFetchPhoto   = "report.fetch_photo"
-	JobNotifyStatus = "report.notify_status"
+	JobFetchPhoto = "report.fetch_photo"
+	// JobFetchCheckInPhoto fetches a patrol check-in's photo; its payload is
+	// a FetchPhoto naming the check-in.
+	JobFetchCheckInPhoto = "patrol.fetch_photo"
+	JobNotifyStatus      = "report.notify_status"
 )
 
 // FetchPhoto is the payload of JobFetchPhoto.

@@ -111,20 +111,60 @@ func (p *Photos) Handle(ctx context.Context, job storage.Job) error {
 	if photo.MediaID == "" {
 		return jobs.Permanent(fmt.Errorf("photo %d has no media id", photo.ID))
 	}
-	data, ctype, err := p.Client.GetMedia(ctx, photo.MediaID)
-	if ErrCode(err) == ErrInvalidMedia {
-		return jobs.Permanent(err) // expired or unknown: no retry brings it back
-	}
+	hash, size, rel, err := p.fetch(ctx, photo.MediaID)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
-	rel := filepath.Join("photos", hash[:2], hash+extension(ctype))
-	if err := writeOnce(filepath.Join(p.DataDir, rel), data); err != nil {
-		return err
+	return p.Store.SetPhotoStored(ctx, photo.ID, hash, size, rel, p.Now())
+}
+
+// fetch downloads a media file into the data directory by its content
+// hash and returns where it went.
+func (p *Photos) fetch(ctx context.Context, mediaID string) (hash string, size int64, rel string, err error) {
+	data, ctype, err := p.Client.GetMedia(ctx, mediaID)
+	if ErrCode(err) == ErrInvalidMedia {
+		return "", 0, "", jobs.Permanent(err) // expired or unknown: no retry brings it back
 	}
-	return p.Store.SetPhotoStored(ctx, photo.ID, hash, int64(len(data)), filepath.ToSlash(rel), p.Now())
+	if err != nil {
+		return "", 0, "", err
+	}
+	sum := sha256.Sum256(data)
+	hash = hex.EncodeToString(sum[:])
+	rel = filepath.Join("photos", hash[:2], hash+extension(ctype))
+	if err := writeOnce(filepath.Join(p.DataDir, rel), data); err != nil {
+		return "", 0, "", err
+	}
+	return hash, int64(len(data)), filepath.ToSlash(rel), nil
+}
+
+// CheckInPhotos is what fetching patrol photos needs from storage.
+type CheckInPhotos interface {
+	CheckInPhotoOf(ctx context.Context, id int64) (storage.CheckInPhoto, error)
+	SetCheckInPhotoStored(ctx context.Context, id int64, status, sha string, size int64, path string) error
+}
+
+// HandleCheckIn is the job handler for hazardbot.JobFetchCheckInPhoto: a
+// volunteer's patrol photo, kept like a report's. A photo WeChat no longer
+// has is marked lost (the check-in and its points stand without it).
+func (p *Photos) HandleCheckIn(store CheckInPhotos) func(ctx context.Context, job storage.Job) error {
+	return func(ctx context.Context, job storage.Job) error {
+		var payload hazardbot.FetchPhoto
+		if err := json.Unmarshal(job.Payload, &payload); err != nil {
+			return jobs.Permanent(fmt.Errorf("check-in photo payload: %w", err))
+		}
+		photo, err := store.CheckInPhotoOf(ctx, payload.PhotoID)
+		if err != nil || photo.Status != hazardbot.PhotoPending || photo.MediaID == "" {
+			return err
+		}
+		hash, size, rel, err := p.fetch(ctx, photo.MediaID)
+		if jobs.IsPermanent(err) {
+			return store.SetCheckInPhotoStored(ctx, payload.PhotoID, hazardbot.PhotoLost, "", 0, "")
+		}
+		if err != nil {
+			return err
+		}
+		return store.SetCheckInPhotoStored(ctx, payload.PhotoID, hazardbot.PhotoStored, hash, size, rel)
+	}
 }
 
 // Lost marks a photo that could not be fetched for good and tells the

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -142,6 +144,13 @@ func TestVolunteerEarnsAndRedeemsEndToEnd(t *testing.T) {
 		contains(t, r.push(wechattest.Location(r.id, insideLat+0.0003, insideLng, "东湖路18号")),
 			"已在「东湖路18号消防通道」打卡", "+5 积分")
 		contains(t, r.push(r.photo(9)), "照片已收到")
+		e.drain() // the patrol photo is kept on disk like a report's
+		var photoPath string
+		storagetest.Must(t, st.DB.GetContext(context.Background(), &photoPath,
+			"SELECT photo_path FROM patrol_checkins WHERE openid = ? AND photo_status = 'stored'", r.id))
+		if _, err := os.Stat(filepath.Join(e.srv.Config.DataDir, photoPath)); err != nil || photoPath == "" {
+			t.Fatalf("patrol photo %q: %v", photoPath, err)
+		}
 		contains(t, r.say("打卡"), "请发送您当前的位置")
 		contains(t, r.push(wechattest.Location(r.id, insideLat, insideLng, "东湖路18号")), "今天已经在「东湖路18号消防通道」打过卡了")
 

@@ -141,11 +141,12 @@ func New(ctx context.Context, cfg Config, opt Options) (*Server, error) {
 		Now:   s.now,
 		Log:   s.Log,
 		Handlers: map[string]jobs.Handler{
-			bot.KindCustomText:        s.WeChat.HandleCustomText,
-			hazardbot.JobFetchPhoto:   photos.Handle,
-			hazardbot.JobNotifyStatus: notifier.Handle,
-			console.JobOverdueSweep:   s.Console.HandleSweep,
-			console.JobDigest:         s.Console.HandleDigest,
+			bot.KindCustomText:             s.WeChat.HandleCustomText,
+			hazardbot.JobFetchPhoto:        photos.Handle,
+			hazardbot.JobFetchCheckInPhoto: photos.HandleCheckIn(s.Store),
+			hazardbot.JobNotifyStatus:      notifier.Handle,
+			console.JobOverdueSweep:        s.Console.HandleSweep,
+			console.JobDigest:              s.Console.HandleDigest,
 
 			hazardbot.JobReportVerified: points.HandleReportVerified,
 			hazardbot.JobExpireHold:     points.HandleExpireHold,

@@ -428,12 +428,55 @@ func (s *Store) CheckInOf(ctx context.Context, openid string, pointID int64, day
 	return r.checkIn(), nil
 }
 
-// SetCheckInPhoto attaches the photo a volunteer sent after checking in.
+// SetCheckInPhoto attaches the photo a volunteer sent after checking in
+// and, in the same transaction, queues its download (WeChat forgets media
+// after three days).
 func (s *Store) SetCheckInPhoto(ctx context.Context, id int64, openid, mediaID, picURL string) error {
-	_, err := s.exec(ctx, "UPDATE patrol_checkins SET media_id = ?, pic_url = ? WHERE id = ? AND openid = ?",
-		truncateUTF8(mediaID, 255), truncateUTF8(picURL, 1024), id, openid)
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE patrol_checkins SET media_id = ?, pic_url = ?, photo_status = ? WHERE id = ? AND openid = ?",
+			truncateUTF8(mediaID, 255), truncateUTF8(picURL, 1024), hazardbot.PhotoPending, id, openid)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		return EnqueueTx(ctx, tx, s.Dialect, hazardbot.JobFetchCheckInPhoto, fmt.Sprintf("checkin-photo:%d:%s", id, truncateUTF8(mediaID, 64)),
+			hazardbot.FetchPhoto{PhotoID: id}, time.Now().UTC())
+	})
 	if err != nil {
 		return fmt.Errorf("storage: check-in photo: %w", err)
+	}
+	return nil
+}
+
+// CheckInPhoto is a check-in's photo as the downloader sees it.
+type CheckInPhoto struct {
+	MediaID string `db:"media_id"`
+	Status  string `db:"photo_status"`
+	Path    string `db:"photo_path"`
+}
+
+// CheckInPhotoOf returns a check-in's photo.
+func (s *Store) CheckInPhotoOf(ctx context.Context, id int64) (CheckInPhoto, error) {
+	var p CheckInPhoto
+	err := s.DB.GetContext(ctx, &p, "SELECT media_id, photo_status, photo_path FROM patrol_checkins WHERE id = ?", id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, ErrNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("storage: check-in photo: %w", err)
+	}
+	return p, nil
+}
+
+// SetCheckInPhotoStored records a downloaded check-in photo; lost (status
+// PhotoLost) when WeChat no longer has it.
+func (s *Store) SetCheckInPhotoStored(ctx context.Context, id int64, status, sha string, size int64, path string) error {
+	_, err := s.exec(ctx, "UPDATE patrol_checkins SET photo_status = ?, photo_sha256 = ?, photo_size = ?, photo_path = ? WHERE id = ?",
+		status, sha, size, path, id)
+	if err != nil {
+		return fmt.Errorf("storage: check-in photo stored: %w", err)
 	}
 	return nil
 }
