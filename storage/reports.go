@@ -242,12 +242,29 @@ func (s *Store) SetPhotoLost(ctx context.Context, id int64, now time.Time) (bool
 }
 
 // ReportsFor lists the reports a resident filed or follows, newest first.
+// The two halves are read apart, each through its own index: one query with
+// "openid = ? OR id IN (…)" can use neither and reads the whole table.
 func (s *Store) ReportsFor(ctx context.Context, openid string, limit int) ([]hazardbot.Report, error) {
-	var rows []reportRow
-	err := s.DB.SelectContext(ctx, &rows, "SELECT "+reportCols+` FROM reports r
-		WHERE r.openid = ? OR r.id IN (SELECT report_id FROM report_followers WHERE openid = ?)
-		ORDER BY r.created_at DESC, r.id DESC LIMIT ?`, openid, openid, limit)
+	var ids []int64
+	if err := s.DB.SelectContext(ctx, &ids, "SELECT id FROM reports WHERE openid = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+		openid, limit); err != nil {
+		return nil, fmt.Errorf("storage: reports for resident: %w", err)
+	}
+	var followed []int64
+	if err := s.DB.SelectContext(ctx, &followed, "SELECT report_id FROM report_followers WHERE openid = ? ORDER BY created_at DESC LIMIT ?",
+		openid, limit); err != nil {
+		return nil, fmt.Errorf("storage: reports for resident: %w", err)
+	}
+	ids = append(ids, followed...)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q, args, err := sqlx.In("SELECT "+reportCols+" FROM reports r WHERE r.id IN (?) ORDER BY r.created_at DESC, r.id DESC LIMIT ?", ids, limit)
 	if err != nil {
+		return nil, err
+	}
+	var rows []reportRow
+	if err := s.DB.SelectContext(ctx, &rows, s.Rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("storage: reports for resident: %w", err)
 	}
 	out := make([]hazardbot.Report, len(rows))
