@@ -55,7 +55,9 @@ func TestEducationPageAndContentReload(t *testing.T) {
 	want(t, admin.get(p.location), http.StatusOK, "内容文件有误", "quiz/gas.yaml:12")
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {

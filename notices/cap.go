@@ -251,4 +251,3 @@ func Atom(warnings []Notice, c *content.Content, o CAPOptions, now time.Time) ([
 	}
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
-

@@ -517,4 +517,3 @@ func TestRoutesAndFormats(t *testing.T) {
 		}
 	}
 }
-
