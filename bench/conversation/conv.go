@@ -1,6 +1,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -62,8 +64,8 @@ var descriptions = []string{
 // concurrently.
 type stats struct {
 	mu        sync.Mutex
-	all       hist
-	steps     [numSteps]hist
+	all       benchkit.Hist
+	steps     [numSteps]benchkit.Hist
 	pushes    int64 // answered as expected within the phase
 	reports   int64 // conversations completed (all pushes answered as expected)
 	submitted int64 // 确认 answered with a ticket, whenever
@@ -77,8 +79,8 @@ type stats struct {
 
 func (s *stats) record(step int, lat time.Duration) {
 	s.mu.Lock()
-	s.all.record(lat)
-	s.steps[step].record(lat)
+	s.all.Record(lat)
+	s.steps[step].Record(lat)
 	s.pushes++
 	s.mu.Unlock()
 }

@@ -11,6 +11,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"context"
 	"database/sql"
 	"flag"
@@ -87,7 +89,7 @@ func main() {
 	flag.StringVar(&bareAddr, "serve-bare", "", "internal: serve the bare handler on this address (the parent starts it)")
 	flag.Parse()
 	if bareAddr != "" {
-		if err := serveBare(bareAddr, token); err != nil {
+		if err := benchkit.ServeBare(bareAddr, token); err != nil {
 			fmt.Fprintln(os.Stderr, "bare:", err)
 			os.Exit(1)
 		}
@@ -146,7 +148,7 @@ func run(ctx context.Context, o options) error {
 	}()
 	if o.bin == "" {
 		fmt.Fprintln(progress, "building cmd/hazardbot …")
-		if o.bin, err = buildHazardbot(tmp); err != nil {
+		if o.bin, err = benchkit.BuildHazardbot(tmp); err != nil {
 			return err
 		}
 	}
@@ -173,53 +175,53 @@ func run(ctx context.Context, o options) error {
 	apiSrv := httptest.NewServer(api)
 	defer apiSrv.Close()
 	env := func(dir string) []string {
-		return childEnv(map[string]string{
+		return benchkit.ChildEnv(map[string]string{
 			"HAZARDBOT_ADDR": "127.0.0.1:0", "HAZARDBOT_DATA_DIR": dir, "HAZARDBOT_DB": dsn,
 			"HAZARDBOT_REDIS_URL": o.redisURL, "HAZARDBOT_LOG_FORMAT": "text",
 			"WECHAT_APP_ID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_TOKEN": token, "WECHAT_API_BASE": apiSrv.URL,
 		})
 	}
-	if err := runOnce(o.bin, env(filepath.Join(tmp, "migrate")), "migrate"); err != nil {
+	if err := benchkit.RunOnce(o.bin, env(filepath.Join(tmp, "migrate")), "migrate"); err != nil {
 		return err
 	}
-	var children []*child
+	var children []*benchkit.Child
 	defer func() {
 		for _, c := range children {
-			if err := c.stop(); err != nil {
+			if err := c.Stop(); err != nil {
 				fmt.Fprintln(progress, err)
 			}
 		}
 	}()
-	bareChild, err := startChild("bare", self, []string{"-serve-bare", "127.0.0.1:0"}, childEnv(nil), filepath.Join(tmp, "bare.log"), "")
+	bareChild, err := benchkit.StartChild("bare", self, []string{"-serve-bare", "127.0.0.1:0"}, benchkit.ChildEnv(nil), filepath.Join(tmp, "bare.log"), "")
 	if err != nil {
 		return err
 	}
 	children = append(children, bareChild)
 	var hosts []string
-	meter := &cpuMeter{}
+	meter := &benchkit.CPUMeter{}
 	for i := range o.instances {
 		name := fmt.Sprintf("hazardbot-%d", i+1)
-		c, err := startChild(name, o.bin, []string{"serve"}, env(filepath.Join(tmp, name)), filepath.Join(tmp, name+".log"), "/readyz")
+		c, err := benchkit.StartChild(name, o.bin, []string{"serve"}, env(filepath.Join(tmp, name)), filepath.Join(tmp, name+".log"), "/readyz")
 		if err != nil {
 			return err
 		}
 		children = append(children, c)
-		hosts = append(hosts, c.addr)
-		meter.pids = append(meter.pids, c.pid())
+		hosts = append(hosts, c.Addr)
+		meter.Pids = append(meter.Pids, c.Pid())
 	}
-	servers := len(meter.pids)
+	servers := len(meter.Pids)
 	var infraNames []string
-	if p := findProcess("mariadbd", "mysqld"); p != 0 {
-		meter.pids = append(meter.pids, p)
+	if p := benchkit.FindProcess("mariadbd", "mysqld"); p != 0 {
+		meter.Pids = append(meter.Pids, p)
 		infraNames = append(infraNames, "MariaDB")
 	}
-	if p := findProcess("redis-server"); p != 0 {
-		meter.pids = append(meter.pids, p)
+	if p := benchkit.FindProcess("redis-server"); p != 0 {
+		meter.Pids = append(meter.Pids, p)
 		infraNames = append(infraNames, "Redis")
 	}
 
 	w := newWorld(api, hosts, o.residents)
-	bareClient := &wechattest.Client{URL: "http://" + bareChild.addr + "/wechat", Token: token, AppID: appID, HTTP: newHTTPClient(o.residents)}
+	bareClient := &wechattest.Client{URL: "http://" + bareChild.Addr + "/wechat", Token: token, AppID: appID, HTTP: newHTTPClient(o.residents)}
 	// One whole conversation first, judged step by step.
 	smoke := &stats{}
 	w.conversation(ctx, smoke, pace{stop: func() bool { return false }, counts: func(time.Time) bool { return true }})
@@ -237,9 +239,9 @@ func run(ctx context.Context, o options) error {
 	for r := range o.rounds {
 		var cr closedRound
 		cr.bare = w.bare(ctx, bareClient, o.residents, o.duration)
-		before := meter.each()
+		before := meter.Each()
 		cr.hb = w.closed(ctx, o.residents, o.duration)
-		for i, c := range meter.each() {
+		for i, c := range meter.Each() {
 			if i < servers {
 				cr.serverCPU += c - before[i]
 			} else {
@@ -249,7 +251,7 @@ func run(ctx context.Context, o options) error {
 		submitted += cr.hb.submitted
 		rounds = append(rounds, cr)
 		fmt.Fprintf(progress, "round %d/%d: (a) %.0f pushes/s; hazardbot %.1f reports/s, %.0f pushes/s, p50 %s, p99 %s, failed %d\n",
-			r+1, o.rounds, cr.bare.prate(), cr.hb.rate(), cr.hb.prate(), ms(cr.hb.all.quantile(0.5)), ms(cr.hb.all.quantile(0.99)), cr.hb.failed)
+			r+1, o.rounds, cr.bare.prate(), cr.hb.rate(), cr.hb.prate(), ms(cr.hb.all.Quantile(0.5)), ms(cr.hb.all.Quantile(0.99)), cr.hb.failed)
 	}
 	var caps []float64
 	for _, r := range rounds {
@@ -267,7 +269,7 @@ func run(ctx context.Context, o options) error {
 		submitted += st.submitted
 		levels = append(levels, openLevel{share: share, rate: rate, st: st})
 		fmt.Fprintf(progress, "open loop %.0f %% (%.1f reports/s offered): %.1f completed/s, p50 %s, p99 %s, failed %d, skipped %d\n",
-			share*100, rate, st.rate(), ms(st.all.quantile(0.5)), ms(st.all.quantile(0.99)), st.failed, st.skipped)
+			share*100, rate, st.rate(), ms(st.all.Quantile(0.5)), ms(st.all.Quantile(0.99)), st.failed, st.skipped)
 	}
 	total.submitted = submitted
 
@@ -296,8 +298,8 @@ func run(ctx context.Context, o options) error {
 	}
 	var warns, errs int64
 	for _, c := range children[1:] {
-		warns += c.warns.Load()
-		errs += c.errs.Load()
+		warns += c.Warns.Load()
+		errs += c.Errs.Load()
 	}
 	check := checks{submitted: total.submitted, inDB: reportsInDB, stored: stored, pending: pending, drained: drained,
 		warns: warns, errs: errs, mediaGets: len(api.CallsTo("/cgi-bin/media/get"))}
@@ -422,7 +424,7 @@ func median(xs []float64) float64 {
 
 func levelVerdict(st *stats) string {
 	var miss []string
-	if p99 := st.all.quantile(0.99); p99 > maxP99 {
+	if p99 := st.all.Quantile(0.99); p99 > maxP99 {
 		miss = append(miss, fmt.Sprintf("p99 %.1f× the limit", float64(p99)/float64(maxP99)))
 	}
 	if st.failed > 0 {
@@ -470,8 +472,8 @@ func render(o options, rounds []closedRound, levels []openLevel, capacity float6
 	for i, r := range rounds {
 		ratio := r.hb.prate() / r.bare.prate()
 		ratios = append(ratios, ratio)
-		p50s = append(p50s, float64(r.hb.all.quantile(0.5)))
-		p99s = append(p99s, float64(r.hb.all.quantile(0.99)))
+		p50s = append(p50s, float64(r.hb.all.Quantile(0.5)))
+		p99s = append(p99s, float64(r.hb.all.Quantile(0.99)))
 		prates = append(prates, r.hb.prate())
 		var sc, ic float64
 		if r.hb.reports > 0 {
@@ -481,7 +483,7 @@ func render(o options, rounds []closedRound, levels []openLevel, capacity float6
 		scpu, icpu = append(scpu, sc), append(icpu, ic)
 		failed += r.hb.failed + r.bare.failed
 		w("| %d | %.0f | %.1f | %.0f | %.3f | %s | %s | %d | %.1f ms | %.1f ms |\n", i+1, r.bare.prate(), r.hb.rate(), r.hb.prate(),
-			ratio, ms(r.hb.all.quantile(0.5)), ms(r.hb.all.quantile(0.99)), r.hb.failed, sc/1e6, ic/1e6)
+			ratio, ms(r.hb.all.Quantile(0.5)), ms(r.hb.all.Quantile(0.99)), r.hb.failed, sc/1e6, ic/1e6)
 	}
 	w("| **median** | | **%.1f** | %.0f | %.3f | %s | %s | %d | %.1f ms | %.1f ms |\n\n", capacity, median(prates), median(ratios),
 		ms(time.Duration(median(p50s))), ms(time.Duration(median(p99s))), failed, median(scpu)/1e6, median(icpu)/1e6)
@@ -516,34 +518,34 @@ func render(o options, rounds []closedRound, levels []openLevel, capacity float6
 			judged = l
 			v = "**" + v + "**"
 		}
-		if st.all.quantile(0.99) <= maxP99 && st.failed == 0 && st.skipped == 0 {
+		if st.all.Quantile(0.99) <= maxP99 && st.failed == 0 && st.skipped == 0 {
 			sustained = max(sustained, st.rate())
 		}
 		w("| %.0f %% | %.1f | %.1f | %.1f | %d | %s | %s | %s | %d | %s |\n", l.share*100, l.rate, st.rate(), conc, st.pushes,
-			ms(st.all.quantile(0.5)), ms(st.all.quantile(0.99)), ms(time.Duration(st.all.max)), st.failed, v)
+			ms(st.all.Quantile(0.5)), ms(st.all.Quantile(0.99)), ms(time.Duration(st.all.Max)), st.failed, v)
 	}
 	w("\n")
 
-	if judged != nil && judged.st.all.quantile(0.99) > maxP99 {
+	if judged != nil && judged.st.all.Quantile(0.99) > maxP99 {
 		worst, wp := 0, time.Duration(0)
 		for st := range numSteps {
-			if p := judged.st.steps[st].quantile(0.99); p > wp && judged.st.steps[st].total >= 20 {
+			if p := judged.st.steps[st].Quantile(0.99); p > wp && judged.st.steps[st].Total >= 20 {
 				worst, wp = st, p
 			}
 		}
 		w("At %.0f %% load the p99 per push is %s, %.1f× the target; the slowest step there is %s (p99 %s). "+
-			"The per-step table shows where the time goes.\n\n", o.judgeAt*100, ms(judged.st.all.quantile(0.99)),
-			float64(judged.st.all.quantile(0.99))/float64(maxP99), stepNames[worst], ms(wp))
+			"The per-step table shows where the time goes.\n\n", o.judgeAt*100, ms(judged.st.all.Quantile(0.99)),
+			float64(judged.st.all.Quantile(0.99))/float64(maxP99), stepNames[worst], ms(wp))
 	}
 	w("Per step (p50 / p99), at capacity (round 1) and at %.0f %% load:\n\n| step | at capacity | at %.0f %% |\n|---|--:|--:|\n",
 		o.judgeAt*100, o.judgeAt*100)
 	for s := range numSteps {
 		a := &rounds[0].hb.steps[s]
 		j := &judged.st.steps[s]
-		if a.total == 0 && j.total == 0 {
+		if a.Total == 0 && j.Total == 0 {
 			continue
 		}
-		w("| %s | %s / %s | %s / %s |\n", stepNames[s], ms(a.quantile(0.5)), ms(a.quantile(0.99)), ms(j.quantile(0.5)), ms(j.quantile(0.99)))
+		w("| %s | %s / %s | %s / %s |\n", stepNames[s], ms(a.Quantile(0.5)), ms(a.Quantile(0.99)), ms(j.Quantile(0.5)), ms(j.Quantile(0.99)))
 	}
 	w("\n")
 
@@ -582,7 +584,7 @@ func render(o options, rounds []closedRound, levels []openLevel, capacity float6
 	row := fmt.Sprintf("| whole conversations (10 pushes, 1 photo), MariaDB + Redis, %d × hazardbot | capacity %.1f reports/s "+
 		"(%.0f pushes/s = %.2f × (a)); p99 per push %s at %.0f %% load (%.1f reports/s), %s at saturation; "+
 		"p99 ≤ 20 ms %s | p99 per push ≤ %s | %s |\n",
-		o.instances, capacity, median(prates), median(ratios), ms(judged.st.all.quantile(0.99)), o.judgeAt*100, judged.rate,
+		o.instances, capacity, median(prates), median(ratios), ms(judged.st.all.Quantile(0.99)), o.judgeAt*100, judged.rate,
 		ms(time.Duration(median(p99s))), held, maxP99, result)
 	return b.String(), row
 }

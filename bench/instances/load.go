@@ -7,6 +7,8 @@ package main
 // them.
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -169,8 +171,8 @@ type target struct {
 	busy        string
 	checkTo     bool
 	account     string
-	cpu         *cpuMeter // the server processes, and the database and Redis
-	serverPids  int       // how many of cpu.pids are the servers themselves
+	cpu         *benchkit.CPUMeter // the server processes, and the database and Redis
+	serverPids  int                // how many of cpu.pids are the servers themselves
 }
 
 func newClient(conns, hosts int) *http.Client {
@@ -204,7 +206,7 @@ type roundResult struct {
 	genCPU    time.Duration // this process (the generator)
 	serverCPU time.Duration // the server processes
 	infraCPU  time.Duration // MariaDB and Redis (whole servers: other clients count too)
-	h         hist          // latencies of valid answers
+	h         benchkit.Hist // latencies of valid answers
 	perHost   []int64       // valid answers per server
 }
 
@@ -242,7 +244,7 @@ func (l *load) run(ctx context.Context, t *target, conns int, d time.Duration) *
 	gen0 := selfCPU()
 	var cpu0 []time.Duration
 	if t.cpu != nil {
-		cpu0 = t.cpu.each()
+		cpu0 = t.cpu.Each()
 	}
 	start := time.Now()
 	timer := time.AfterFunc(d, func() { stop.Store(true) })
@@ -257,7 +259,7 @@ func (l *load) run(ctx context.Context, t *target, conns int, d time.Duration) *
 	wg.Wait()
 	res := &roundResult{elapsed: time.Since(start), genCPU: selfCPU() - gen0, perHost: make([]int64, len(t.hosts))}
 	if t.cpu != nil {
-		for i, c := range t.cpu.each() {
+		for i, c := range t.cpu.Each() {
 			if i < t.serverPids {
 				res.serverCPU += c - cpu0[i]
 			} else {
@@ -269,7 +271,7 @@ func (l *load) run(ctx context.Context, t *target, conns int, d time.Duration) *
 		for o := range per[i].counts {
 			res.counts[o] += per[i].counts[o]
 		}
-		res.h.merge(&per[i].h)
+		res.h.Merge(&per[i].h)
 		for j, n := range per[i].perHost {
 			res.perHost[j] += n
 		}
@@ -324,7 +326,7 @@ func (l *load) pusher(ctx context.Context, t *target, stop *atomic.Bool, res *ro
 		}
 		res.counts[o]++
 		if !o.isError() {
-			res.h.record(lat)
+			res.h.Record(lat)
 			res.perHost[hi]++
 		}
 	}

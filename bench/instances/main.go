@@ -11,6 +11,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"context"
 	"database/sql"
 	"flag"
@@ -81,7 +83,7 @@ func main() {
 	flag.StringVar(&bareAddr, "serve-bare", "", "internal: serve the bare handler on this address (the parent starts it)")
 	flag.Parse()
 	if bareAddr != "" {
-		if err := serveBare(bareAddr, token); err != nil {
+		if err := benchkit.ServeBare(bareAddr, token); err != nil {
 			fmt.Fprintln(os.Stderr, "bare:", err)
 			os.Exit(1)
 		}
@@ -122,7 +124,7 @@ func run(ctx context.Context, o options) error {
 	}()
 	if o.bin == "" {
 		fmt.Fprintln(progress, "building cmd/hazardbot …")
-		if o.bin, err = buildHazardbot(tmp); err != nil {
+		if o.bin, err = benchkit.BuildHazardbot(tmp); err != nil {
 			return err
 		}
 	}
@@ -149,26 +151,26 @@ func run(ctx context.Context, o options) error {
 	defer apiSrv.Close()
 
 	env := func(dir string) []string {
-		return childEnv(map[string]string{
+		return benchkit.ChildEnv(map[string]string{
 			"HAZARDBOT_ADDR": "127.0.0.1:0", "HAZARDBOT_DATA_DIR": dir, "HAZARDBOT_DB": dsn,
 			"HAZARDBOT_REDIS_URL": o.redisURL, "HAZARDBOT_LOG_FORMAT": "text",
 			"WECHAT_APP_ID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_TOKEN": token, "WECHAT_API_BASE": apiSrv.URL,
 		})
 	}
 	// Migrate once, so the instances do not race to create the tables.
-	if err := runOnce(o.bin, env(filepath.Join(tmp, "migrate")), "migrate"); err != nil {
+	if err := benchkit.RunOnce(o.bin, env(filepath.Join(tmp, "migrate")), "migrate"); err != nil {
 		return err
 	}
 
-	var children []*child
+	var children []*benchkit.Child
 	defer func() {
 		for _, c := range children {
-			if err := c.stop(); err != nil {
+			if err := c.Stop(); err != nil {
 				fmt.Fprintln(progress, err)
 			}
 		}
 	}()
-	bare, err := startChild("bare", self, []string{"-serve-bare", "127.0.0.1:0"}, childEnv(nil),
+	bare, err := benchkit.StartChild("bare", self, []string{"-serve-bare", "127.0.0.1:0"}, benchkit.ChildEnv(nil),
 		filepath.Join(tmp, "bare.log"), "")
 	if err != nil {
 		return err
@@ -179,21 +181,21 @@ func run(ctx context.Context, o options) error {
 	for i := range o.instances {
 		name := fmt.Sprintf("hazardbot-%d", i+1)
 		dir := filepath.Join(tmp, name)
-		c, err := startChild(name, o.bin, []string{"serve"}, env(dir), filepath.Join(tmp, name+".log"), "/readyz")
+		c, err := benchkit.StartChild(name, o.bin, []string{"serve"}, env(dir), filepath.Join(tmp, name+".log"), "/readyz")
 		if err != nil {
 			return err
 		}
 		children = append(children, c)
-		hosts = append(hosts, c.addr)
-		pids = append(pids, c.pid())
+		hosts = append(hosts, c.Addr)
+		pids = append(pids, c.Pid())
 	}
 	infra := []int{}
 	var infraNames []string
-	if p := findProcess("mariadbd", "mysqld"); p != 0 {
+	if p := benchkit.FindProcess("mariadbd", "mysqld"); p != 0 {
 		infra = append(infra, p)
 		infraNames = append(infraNames, "MariaDB")
 	}
-	if p := findProcess("redis-server"); p != 0 {
+	if p := benchkit.FindProcess("redis-server"); p != 0 {
 		infra = append(infra, p)
 		infraNames = append(infraNames, "Redis")
 	}
@@ -211,12 +213,12 @@ func run(ctx context.Context, o options) error {
 		ps := append(slices.Clone(pids[:len(hs)]), infra...)
 		return &variant{ratio: targetRatio, target: &target{name: name, title: title, hosts: hs,
 			client: newClient(o.conns, len(hs)), expect: expect, busy: m.Busy, checkTo: true, account: account,
-			cpu: &cpuMeter{pids: ps}, serverPids: len(hs)}}
+			cpu: &benchkit.CPUMeter{Pids: ps}, serverPids: len(hs)}}
 	}
 	vs := []*variant{
-		{target: &target{name: "a", title: "bare net/http (ceiling)", hosts: []string{bare.addr},
+		{target: &target{name: "a", title: "bare net/http (ceiling)", hosts: []string{bare.Addr},
 			client: newClient(o.conns, 1), expect: map[string]string{}, account: account,
-			cpu: &cpuMeter{pids: []int{bare.pid()}}, serverPids: 1}},
+			cpu: &benchkit.CPUMeter{Pids: []int{bare.Pid()}}, serverPids: 1}},
 		hazard("1", "hazardbot × 1, MariaDB + Redis", hosts[:1]),
 	}
 	if o.instances > 1 {
@@ -247,14 +249,14 @@ func run(ctx context.Context, o options) error {
 			res := l.run(ctx, v.target, o.conns, o.duration)
 			v.rounds = append(v.rounds, res)
 			fmt.Fprintf(progress, "round %d/%d (%s): %.0f msgs/s, p50 %s, p99 %s, errors %d, degraded %d\n",
-				r+1, o.rounds, v.name, res.rate(), ms(res.h.quantile(0.5)), ms(res.h.quantile(0.99)), res.errors(), res.degraded())
+				r+1, o.rounds, v.name, res.rate(), ms(res.h.Quantile(0.5)), ms(res.h.Quantile(0.99)), res.errors(), res.degraded())
 		}
 	}
 
 	var warns, errs int64
 	for _, c := range children[1:] {
-		warns += c.warns.Load()
-		errs += c.errs.Load()
+		warns += c.Warns.Load()
+		errs += c.Errs.Load()
 	}
 	report, rows := render(o, vs, infraNames, warns, errs, len(api.Calls()))
 	fmt.Print(report)
@@ -379,8 +381,8 @@ func summarize(v, a, one *variant) summary {
 	total := make([]int64, len(v.hosts))
 	for i, r := range v.rounds {
 		rates = append(rates, r.rate())
-		p50s = append(p50s, float64(r.h.quantile(0.5)))
-		p99s = append(p99s, float64(r.h.quantile(0.99)))
+		p50s = append(p50s, float64(r.h.Quantile(0.5)))
+		p99s = append(p99s, float64(r.h.Quantile(0.99)))
 		if n := float64(r.answered()); n > 0 {
 			srv = append(srv, float64(r.serverCPU)/n)
 			infra = append(infra, float64(r.infraCPU)/n)
@@ -512,7 +514,7 @@ func render(o options, vs []*variant, infraNames []string, warns, errs int64, ap
 	for i := range o.rounds {
 		w("| %d |", i+1)
 		for _, v := range vs {
-			w(" %.0f · %s |", v.rounds[i].rate(), ms(v.rounds[i].h.quantile(0.99)))
+			w(" %.0f · %s |", v.rounds[i].rate(), ms(v.rounds[i].h.Quantile(0.99)))
 		}
 		for _, v := range vs[1:] {
 			if a.rounds[i].rate() > 0 {

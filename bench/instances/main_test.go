@@ -1,6 +1,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -20,7 +22,7 @@ func TestPushIsWhatWeChatSends(t *testing.T) {
 }
 
 func TestBareHandlerAnswersAsWeChatWants(t *testing.T) {
-	srv := httptest.NewServer(bareHandler("tok"))
+	srv := httptest.NewServer(benchkit.BareHandler("tok"))
 	defer srv.Close()
 	c := &wechattest.Client{URL: srv.URL + "/wechat", Token: "tok", AppID: "wxapp"}
 	rep, err := c.Send(wechattest.Text("oBenchResident", "帮助"))
@@ -39,10 +41,10 @@ func TestProcReaders(t *testing.T) {
 	for range 2_000_000 { // burn a little CPU so the tick count moves
 		_ = time.Now()
 	}
-	if procCPU(os.Getpid()) <= 0 {
+	if benchkit.ProcCPU(os.Getpid()) <= 0 {
 		t.Fatal("no CPU time read from /proc")
 	}
-	if rss, hwm := procMemory(os.Getpid()); rss == 0 || hwm < rss {
+	if rss, hwm := benchkit.ProcMemory(os.Getpid()); rss == 0 || hwm < rss {
 		t.Fatalf("VmRSS %d, VmHWM %d", rss, hwm)
 	}
 }

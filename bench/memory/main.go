@@ -11,6 +11,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"bufio"
 	"context"
 	"database/sql"
@@ -138,7 +140,7 @@ func run(ctx context.Context, o options) error {
 	}()
 	if o.bin == "" {
 		fmt.Fprintln(progress, "building cmd/hazardbot …")
-		if o.bin, err = buildHazardbot(tmp); err != nil {
+		if o.bin, err = benchkit.BuildHazardbot(tmp); err != nil {
 			return err
 		}
 	}
@@ -198,25 +200,25 @@ func measure(ctx context.Context, o options, variant, tmp, apiURL string, progre
 		redisMem0 = redisUsedMemory(ctx, rc)
 		env["HAZARDBOT_REDIS_URL"] = o.redisURL
 	}
-	c, err := startChild(variant, o.bin, []string{"serve"}, childEnv(env), filepath.Join(tmp, variant+".log"), "/readyz")
+	c, err := benchkit.StartChild(variant, o.bin, []string{"serve"}, benchkit.ChildEnv(env), filepath.Join(tmp, variant+".log"), "/readyz")
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if err := c.stop(); err != nil {
+		if err := c.Stop(); err != nil {
 			fmt.Fprintln(progress, err)
 		}
 	}()
-	pid := c.pid()
+	pid := c.Pid()
 	time.Sleep(500 * time.Millisecond)
-	rss, hwm := procMemory(pid)
+	rss, hwm := benchkit.ProcMemory(pid)
 	res.start = point{rss: rss, hwm: hwm}
 
 	tag := fmt.Sprintf("%06d", time.Now().Unix()%1_000_000) // this run's residents
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil,
 		DialContext:  (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, DisableCompression: true}}
-	client := &wechattest.Client{URL: "http://" + c.addr + "/wechat", Token: token, AppID: appID, HTTP: hc}
+	client := &wechattest.Client{URL: "http://" + c.Addr + "/wechat", Token: token, AppID: appID, HTTP: hc}
 
 	checkpoints := []int{}
 	for _, f := range []float64{0.1, 0.25, 0.5, 0.75} {
@@ -242,7 +244,7 @@ func measure(ctx context.Context, o options, variant, tmp, apiURL string, progre
 			}
 			d := int(done.Load())
 			for ci < len(checkpoints) && d >= checkpoints[ci] {
-				rss, hwm := procMemory(pid)
+				rss, hwm := benchkit.ProcMemory(pid)
 				mu.Lock()
 				res.points = append(res.points, point{conversations: d, at: time.Since(start), rss: rss, hwm: hwm})
 				mu.Unlock()
@@ -299,9 +301,9 @@ func measure(ctx context.Context, o options, variant, tmp, apiURL string, progre
 	for sec := max(0, int((res.elapsed-answerTTL)/time.Second)); sec < len(perSecond); sec++ {
 		res.recent += perSecond[sec].Load()
 	}
-	rss, hwm = procMemory(pid)
+	rss, hwm = benchkit.ProcMemory(pid)
 	res.end = point{conversations: n, at: res.elapsed, rss: rss, hwm: hwm}
-	res.heap = scrape("http://" + c.addr + "/metrics")
+	res.heap = scrape("http://" + c.Addr + "/metrics")
 	fmt.Fprintf(progress, "%s: %d conversations in %s, VmRSS %.0f MB, VmHWM %.0f MB\n", variant, n, res.elapsed.Round(time.Second), mb(rss), mb(hwm))
 	if rc != nil {
 		res.redisMemDelta = redisUsedMemory(ctx, rc) - redisMem0
@@ -309,13 +311,13 @@ func measure(ctx context.Context, o options, variant, tmp, apiURL string, progre
 	}
 	if o.settle > 0 {
 		time.Sleep(o.settle)
-		rss, hwm := procMemory(pid)
+		rss, hwm := benchkit.ProcMemory(pid)
 		res.settled = &point{conversations: n, at: res.elapsed + o.settle, rss: rss, hwm: hwm}
 	}
 	if rc != nil && !o.keep {
 		deleteKeys(ctx, rc, "hb:*oMem"+tag+"_*")
 	}
-	res.warns, res.errs = c.warns.Load(), c.errs.Load()
+	res.warns, res.errs = c.Warns.Load(), c.Errs.Load()
 	return res, nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"hazardbot/bench/internal/benchkit"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -214,7 +216,7 @@ type roundResult struct {
 	cpu     time.Duration // process CPU (user+system) during the round
 	rt      runtimeDelta  // allocations and GC CPU during the round
 	redis   time.Duration // Redis server CPU during the round (variant c only)
-	h       hist          // latencies of expected and degraded answers
+	h       benchkit.Hist // latencies of expected and degraded answers
 	sampled int64         // answers fully decoded
 }
 
@@ -272,7 +274,7 @@ func (l *load) run(ctx context.Context, t *target, conns int, d time.Duration) *
 		for o := range per[i].counts {
 			res.counts[o] += per[i].counts[o]
 		}
-		res.h.merge(&per[i].h)
+		res.h.Merge(&per[i].h)
 		res.sampled += per[i].sampled
 	}
 	return res
@@ -349,7 +351,7 @@ func (l *load) pusher(ctx context.Context, t *target, stop *atomic.Bool, res *ro
 		}
 		res.counts[o]++
 		if !o.isError() {
-			res.h.record(lat)
+			res.h.Record(lat)
 		}
 	}
 }

@@ -170,7 +170,7 @@ func run(o options) error {
 			res := l.run(ctx, v.target, o.conns, o.duration)
 			v.rounds = append(v.rounds, res)
 			fmt.Fprintf(progress, "round %d/%d (%s): %.0f msgs/s, p50 %s, p99 %s, errors %d, degraded %d\n",
-				r+1, o.rounds, v.name, res.rate(), ms(res.h.quantile(0.5)), ms(res.h.quantile(0.99)), res.errors(), res.degraded())
+				r+1, o.rounds, v.name, res.rate(), ms(res.h.Quantile(0.5)), ms(res.h.Quantile(0.99)), res.errors(), res.degraded())
 		}
 	}
 
@@ -317,8 +317,8 @@ func summarize(v, a *variant) summary {
 	var rates, p50s, p99s, cpus, ratios, gcs, bytes, objs, redis []float64
 	for i, r := range v.rounds {
 		rates = append(rates, r.rate())
-		p50s = append(p50s, float64(r.h.quantile(0.5)))
-		p99s = append(p99s, float64(r.h.quantile(0.99)))
+		p50s = append(p50s, float64(r.h.Quantile(0.5)))
+		p99s = append(p99s, float64(r.h.Quantile(0.99)))
 		if n := float64(r.answered()); n > 0 {
 			cpus = append(cpus, float64(r.cpu)/n)
 			gcs = append(gcs, r.rt.gcCPU*1e9/n)
@@ -425,7 +425,7 @@ func render(o options, vs []*variant, prof string, apiCalls int, heap uint64) st
 		w("| %d |", i+1)
 		for _, v := range vs {
 			if v.skipped == "" && i < len(v.rounds) {
-				w(" %.0f · %s |", v.rounds[i].rate(), ms(v.rounds[i].h.quantile(0.99)))
+				w(" %.0f · %s |", v.rounds[i].rate(), ms(v.rounds[i].h.Quantile(0.99)))
 			}
 		}
 		for _, v := range vs[1:] {

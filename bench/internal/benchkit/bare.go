@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"context"
@@ -21,24 +21,24 @@ import (
 	"hazardbot/bot/wechattest"
 )
 
-// bareReply is the fixed answer of variant (a): a valid passive text reply.
-const bareReply = "<xml><ToUserName><![CDATA[oBenchResident]]></ToUserName>" +
+// BareReply is the fixed answer of variant (a): a valid passive text reply.
+const BareReply = "<xml><ToUserName><![CDATA[oBenchResident]]></ToUserName>" +
 	"<FromUserName><![CDATA[" + wechattest.DefaultAccount + "]]></FromUserName>" +
 	"<CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType>" +
 	"<Content><![CDATA[ok]]></Content></xml>"
 
-// signature is WeChat's push signature with crypto/sha1 alone.
-func signature(token, timestamp, nonce string) string {
+// Signature is WeChat's push signature with crypto/sha1 alone.
+func Signature(token, timestamp, nonce string) string {
 	parts := []string{token, timestamp, nonce}
 	sort.Strings(parts)
 	sum := sha1.Sum([]byte(strings.Join(parts, "")))
 	return hex.EncodeToString(sum[:])
 }
 
-// bareHandler is bench/webhook's ceiling: read the body, check the signature
+// BareHandler is bench/webhook's ceiling: read the body, check the signature
 // and the timestamp's freshness, answer fixed XML.
-func bareHandler(token string) http.Handler {
-	reply := []byte(bareReply)
+func BareHandler(token string) http.Handler {
+	reply := []byte(BareReply)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -50,7 +50,7 @@ func bareHandler(token string) http.Handler {
 		}
 		q := r.URL.Query()
 		ts, nonce := q.Get("timestamp"), q.Get("nonce")
-		if subtle.ConstantTimeCompare([]byte(signature(token, ts, nonce)), []byte(q.Get("signature"))) != 1 {
+		if subtle.ConstantTimeCompare([]byte(Signature(token, ts, nonce)), []byte(q.Get("signature"))) != 1 {
 			http.Error(w, "bad signature", http.StatusForbidden)
 			return
 		}
@@ -64,16 +64,16 @@ func bareHandler(token string) http.Handler {
 	})
 }
 
-// serveBare runs the bare handler in this (child) process with hazardbot's
+// ServeBare runs the bare handler in this (child) process with hazardbot's
 // server timeouts until SIGTERM, logging its address as hazardbot does.
-func serveBare(addr, token string) error {
+func ServeBare(addr, token string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "level=INFO msg=\"bare listening\" addr=%s\n", ln.Addr())
 	srv := &http.Server{
-		Handler:           bareHandler(token),
+		Handler:           BareHandler(token),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"bufio"
@@ -18,25 +18,25 @@ import (
 	"time"
 )
 
-// child is a server process this benchmark started: a hazardbot built from
+// Child is a server process this benchmark started: a hazardbot built from
 // cmd/hazardbot and configured through its environment, exactly as it is
 // deployed, or this binary serving the bare handler (-serve-bare).
-type child struct {
+type Child struct {
 	name string
 	cmd  *exec.Cmd
-	addr string // 127.0.0.1:port, from its "listening" log line
+	Addr string // 127.0.0.1:port, from its "listening" log line
 	log  string // where its stderr goes
 
-	warns, errs atomic.Int64 // log lines at WARN and ERROR
+	Warns, Errs atomic.Int64 // log lines at WARN and ERROR
 	exited      chan struct{}
 	waitErr     error
 }
 
 var addrRE = regexp.MustCompile(`addr=([0-9.]+:[0-9]+)`)
 
-// buildHazardbot builds cmd/hazardbot into dir (the benchmark must run inside
+// BuildHazardbot builds cmd/hazardbot into dir (the benchmark must run inside
 // the module, as `go run ./bench/...` does).
-func buildHazardbot(dir string) (string, error) {
+func BuildHazardbot(dir string) (string, error) {
 	bin := filepath.Join(dir, "hazardbot")
 	cmd := exec.Command("go", "build", "-o", bin, "hazardbot/cmd/hazardbot")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -46,9 +46,9 @@ func buildHazardbot(dir string) (string, error) {
 	return bin, nil
 }
 
-// childEnv is this process's environment without any HAZARDBOT_ or WECHAT_
+// ChildEnv is this process's environment without any HAZARDBOT_ or WECHAT_
 // setting of the caller's, plus set.
-func childEnv(set map[string]string) []string {
+func ChildEnv(set map[string]string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "HAZARDBOT_") || strings.HasPrefix(kv, "WECHAT_") {
@@ -62,8 +62,8 @@ func childEnv(set map[string]string) []string {
 	return env
 }
 
-// runOnce runs bin with args and env to completion (e.g. `hazardbot migrate`).
-func runOnce(bin string, env []string, args ...string) error {
+// RunOnce runs bin with args and env to completion (e.g. `hazardbot migrate`).
+func RunOnce(bin string, env []string, args ...string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
@@ -73,10 +73,10 @@ func runOnce(bin string, env []string, args ...string) error {
 	return nil
 }
 
-// startChild starts bin and waits until it logs the address it listens on
+// StartChild starts bin and waits until it logs the address it listens on
 // and answers GET ready (a path; "" skips that check).
-func startChild(name, bin string, args, env []string, logPath, ready string) (*child, error) {
-	c := &child{name: name, log: logPath, exited: make(chan struct{})}
+func StartChild(name, bin string, args, env []string, logPath, ready string) (*Child, error) {
+	c := &Child{name: name, log: logPath, exited: make(chan struct{})}
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -104,9 +104,9 @@ func startChild(name, bin string, args, env []string, logPath, ready string) (*c
 			fmt.Fprintln(f, line)
 			switch {
 			case strings.Contains(line, "level=ERROR"):
-				c.errs.Add(1)
+				c.Errs.Add(1)
 			case strings.Contains(line, "level=WARN"):
-				c.warns.Add(1)
+				c.Warns.Add(1)
 			}
 			if !found && strings.Contains(line, "listening") {
 				if m := addrRE.FindStringSubmatch(line); m != nil {
@@ -122,18 +122,18 @@ func startChild(name, bin string, args, env []string, logPath, ready string) (*c
 		close(c.exited)
 	}()
 	select {
-	case c.addr = <-addrc:
+	case c.Addr = <-addrc:
 	case <-c.exited:
 		return nil, fmt.Errorf("%s exited at start (%v); its log: %s", name, c.waitErr, logPath)
 	case <-time.After(60 * time.Second):
-		c.stop()
+		c.Stop()
 		return nil, fmt.Errorf("%s did not say where it listens within 60 s; its log: %s", name, logPath)
 	}
 	if ready != "" {
 		hc := &http.Client{Timeout: 2 * time.Second}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			resp, err := hc.Get("http://" + c.addr + ready)
+			resp, err := hc.Get("http://" + c.Addr + ready)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -142,7 +142,7 @@ func startChild(name, bin string, args, env []string, logPath, ready string) (*c
 				err = fmt.Errorf("status %d", resp.StatusCode)
 			}
 			if time.Now().After(deadline) {
-				c.stop()
+				c.Stop()
 				return nil, fmt.Errorf("%s not ready: %v; its log: %s", name, err, logPath)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -151,10 +151,10 @@ func startChild(name, bin string, args, env []string, logPath, ready string) (*c
 	return c, nil
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
 // stop sends SIGTERM (hazardbot shuts down gracefully) and SIGKILL after 20 s.
-func (c *child) stop() error {
+func (c *Child) Stop() error {
 	select {
 	case <-c.exited:
 		return nil
@@ -179,8 +179,8 @@ func (c *child) stop() error {
 // every Linux architecture Go runs on).
 const clockTick = 100
 
-// procCPU is a process's user+system CPU time so far, 0 if unreadable.
-func procCPU(pid int) time.Duration {
+// ProcCPU is a process's user+system CPU time so far, 0 if unreadable.
+func ProcCPU(pid int) time.Duration {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -199,8 +199,8 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / clockTick
 }
 
-// procMemory is a process's VmRSS and VmHWM in bytes.
-func procMemory(pid int) (rss, hwm uint64) {
+// ProcMemory is a process's VmRSS and VmHWM in bytes.
+func ProcMemory(pid int) (rss, hwm uint64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, 0
@@ -221,9 +221,9 @@ func procMemory(pid int) (rss, hwm uint64) {
 	return rss, hwm
 }
 
-// findProcess returns the pid of the first process whose command name is one
+// FindProcess returns the pid of the first process whose command name is one
 // of names (e.g. the local MariaDB server), 0 if none.
-func findProcess(names ...string) int {
+func FindProcess(names ...string) int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -247,19 +247,19 @@ func findProcess(names ...string) int {
 	return 0
 }
 
-// cpuMeter reads the CPU time of a set of processes together.
-type cpuMeter struct {
+// CPUMeter reads the CPU time of a set of processes together.
+type CPUMeter struct {
 	mu   sync.Mutex
-	pids []int
+	Pids []int
 }
 
 // each returns every process's CPU time so far, in the order of pids.
-func (m *cpuMeter) each() []time.Duration {
+func (m *CPUMeter) Each() []time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]time.Duration, len(m.pids))
-	for i, p := range m.pids {
-		out[i] = procCPU(p)
+	out := make([]time.Duration, len(m.Pids))
+	for i, p := range m.Pids {
+		out[i] = ProcCPU(p)
 	}
 	return out
 }

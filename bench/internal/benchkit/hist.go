@@ -1,7 +1,7 @@
 // A copy of bench/webhook's histogram, so that both report percentiles the
 // same way.
 
-package main
+package benchkit
 
 import (
 	"math"
@@ -9,15 +9,15 @@ import (
 	"time"
 )
 
-// hist is an HDR-style log-linear latency histogram in nanoseconds: values
+// Hist is an HDR-style log-linear latency histogram in nanoseconds: values
 // below 256 ns are exact, above that each power of two is split into 128
 // buckets, so a percentile read from it is within 0.4 % of the true value.
-// Recording is an index computation and an increment; one hist belongs to
+// Recording is an index computation and an increment; one Hist belongs to
 // one goroutine, and merge adds them up after a round.
-type hist struct {
+type Hist struct {
 	counts [histBuckets]uint64
-	total  uint64
-	max    uint64
+	Total  uint64
+	Max    uint64
 }
 
 const (
@@ -49,36 +49,36 @@ func bucketRange(i int) (lo, hi uint64) {
 	return m << e, (m+1)<<e - 1
 }
 
-func (h *hist) record(d time.Duration) {
+func (h *Hist) Record(d time.Duration) {
 	v := uint64(max(d, 0))
 	h.counts[bucketOf(v)]++
-	h.total++
-	h.max = max(h.max, v)
+	h.Total++
+	h.Max = max(h.Max, v)
 }
 
-func (h *hist) merge(o *hist) {
+func (h *Hist) Merge(o *Hist) {
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
-	h.total += o.total
-	h.max = max(h.max, o.max)
+	h.Total += o.Total
+	h.Max = max(h.Max, o.Max)
 }
 
 // quantile returns the value below which a fraction q of the samples lie
 // (the middle of the bucket that holds the ceil(q·n)-th sample).
-func (h *hist) quantile(q float64) time.Duration {
-	if h.total == 0 {
+func (h *Hist) Quantile(q float64) time.Duration {
+	if h.Total == 0 {
 		return 0
 	}
-	rank := uint64(math.Ceil(q * float64(h.total)))
-	rank = min(max(rank, 1), h.total)
+	rank := uint64(math.Ceil(q * float64(h.Total)))
+	rank = min(max(rank, 1), h.Total)
 	var seen uint64
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
 			lo, hi := bucketRange(i)
-			return time.Duration(min(lo+(hi-lo)/2, h.max))
+			return time.Duration(min(lo+(hi-lo)/2, h.Max))
 		}
 	}
-	return time.Duration(h.max)
+	return time.Duration(h.Max)
 }
